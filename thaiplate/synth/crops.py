@@ -1,0 +1,85 @@
+"""OCR training samples: a plate on a car body, cropped as a detector would crop it."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from thaiplate.synth import fonts
+from thaiplate.synth.augment import (
+    AugmentConfig,
+    composite,
+    occlude,
+    photometric,
+    plate_homography,
+    quad_of,
+    translate,
+)
+from thaiplate.synth.grammar import PlateSpec, sample_plate
+from thaiplate.synth.render import RenderedPlate, render_plate
+
+CAR_COLOURS = [(235, 235, 235), (20, 20, 25), (150, 150, 155), (190, 190, 195), (120, 20, 25), (25, 45, 110),
+               (200, 200, 190), (90, 90, 95), (160, 120, 60), (40, 80, 50)]
+
+
+def car_body(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A bumper-like patch: car colour, vertical gradient, a grille/bumper edge, noise."""
+    base = np.array(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))], np.float32) + rng.normal(0, 12, 3)
+    t = np.linspace(0.7, 1.2, h)[:, None, None] if rng.random() < 0.5 else np.linspace(1.2, 0.7, h)[:, None, None]
+    img = np.clip(base * t * np.ones((1, w, 1)), 0, 255)
+    for _ in range(int(rng.integers(0, 4))):  # bumper lines, grille slats
+        y = int(rng.uniform(0, h))
+        cv2.line(img, (0, y), (w, y + int(rng.normal(0, h / 20))), (base * rng.uniform(0.3, 0.8)).tolist(), int(rng.integers(1, 4)))
+    return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+
+
+def dealer_frame(plate: RenderedPlate, rng: np.random.Generator) -> RenderedPlate:
+    """Wrap the plate in a plastic dealer frame with a text band below (Latin/Thai clutter)."""
+    h, w = plate.rgb.shape[:2]
+    side, top, bottom = int(w * 0.03), int(h * 0.05), int(h * rng.uniform(0.12, 0.22))
+    colour = (int(rng.integers(0, 60)),) * 3 if rng.random() < 0.7 else tuple(int(c) for c in rng.integers(100, 230, 3))
+    rgb = np.empty((h + top + bottom, w + 2 * side, 3), np.uint8)
+    rgb[:] = colour
+    rgb[top : top + h, side : side + w] = plate.rgb
+    words = ["TOYOTA", "HONDA", "ISUZU", "MITSUBISHI", "NISSAN", "MAZDA", "โตโยต้า", "ฮอนด้า", "ขอบคุณที่ใช้บริการ", "www.dealer.co.th"]
+    text = " ".join(rng.choice(words, size=int(rng.integers(1, 3))))
+    from PIL import Image, ImageDraw
+
+    band = Image.fromarray(rgb)
+    font = fonts.load(fonts.find_fonts().choices("province")[0][0], max(6, int(bottom * 0.6)))
+    tc = (255, 255, 255) if sum(colour) < 300 else (20, 20, 20)
+    ImageDraw.Draw(band).text((rgb.shape[1] / 2, top + h + bottom / 2), text, font=font, fill=tc, anchor="mm")
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    boxes = [(x1 + side, y1 + top, x2 + side, y2 + top) for x1, y1, x2, y2 in plate.text_boxes]
+    return RenderedPlate(np.asarray(band), alpha, plate.spec, boxes)
+
+
+def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None) -> tuple[np.ndarray, PlateSpec]:
+    """One degraded plate crop (RGB uint8) and its label."""
+    spec = spec or sample_plate(rng)
+    plate = render_plate(spec, rng, px_per_mm=rng.uniform(0.9, 1.3))
+    inner_h, inner_w = plate.rgb.shape[:2]
+    if rng.random() < cfg.p_dealer_frame:
+        framed = dealer_frame(plate, rng)
+        off = ((framed.rgb.shape[1] - inner_w) / 2, (framed.rgb.shape[0] - inner_h) * 0.25)
+        plate = framed
+    else:
+        off = (0.0, 0.0)
+    h, w = plate.rgb.shape[:2]
+    out_w = rng.uniform(*cfg.plate_width_px) * w / max(inner_w, 1)
+    H = plate_homography(w, h, cfg, rng, out_w)
+    # the crop box is around the plate itself (not the frame), as a detector trained on plates sees it
+    inner = quad_of(H @ translate(*off), inner_w, inner_h)
+    x1, y1 = inner.min(axis=0)
+    x2, y2 = inner.max(axis=0)
+    bw, bh = x2 - x1, y2 - y1
+    m = [rng.uniform(*cfg.crop_margin) + rng.normal(0, cfg.crop_jitter) for _ in range(4)]
+    cx1, cy1, cx2, cy2 = x1 - m[0] * bw, y1 - m[1] * bh, x2 + m[2] * bw, y2 + m[3] * bh
+    cw, ch = max(8, int(round(cx2 - cx1))), max(6, int(round(cy2 - cy1)))
+    Hc = translate(-cx1, -cy1) @ H
+    bg = car_body(ch, cw, rng)
+    img = composite(bg, plate.rgb, plate.alpha, Hc)
+    if rng.random() < cfg.p_occlusion:
+        q = quad_of(Hc, w, h)
+        img = occlude(img, rng, (*q.min(axis=0).astype(int), *q.max(axis=0).astype(int)))
+    return photometric(img, cfg, rng), spec

@@ -1,0 +1,96 @@
+"""Registration strings that follow the real Thai plate grammar, sampled for coverage.
+
+Consonants and provinces are drawn uniformly (with Bangkok boosted, as on real roads) so every class
+appears often; numbers mix random values with auction-style "beautiful" numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from thaiplate.labels import CONSONANTS, PlateType, provinces
+
+
+@dataclass(frozen=True)
+class PlateSpec:
+    plate_type: PlateType
+    text: str  # label, canonical: "1กข 1234", "70-1234", motorcycle "1กข 123"
+    province_code: str
+    province_th: str
+    lines: tuple[str, ...]  # what is printed, top to bottom
+
+
+BEAUTIFUL = ["9", "99", "999", "9999", "1111", "8888", "5555", "1234", "6789", "1000", "2000", "9000", "123",
+             "888", "111", "7777", "2345", "1221", "4554", "9119", "5959", "8989", "1", "8"]
+
+# plate-type mix for the training data (private cars dominate real traffic)
+TYPE_WEIGHTS: dict[PlateType, float] = {
+    PlateType.PRIVATE_CAR: 0.40,
+    PlateType.VAN: 0.05,
+    PlateType.PICKUP: 0.08,
+    PlateType.TAXI: 0.08,
+    PlateType.RENTAL: 0.04,
+    PlateType.TEMPORARY: 0.06,
+    PlateType.AUCTION: 0.06,
+    PlateType.MOTORCYCLE: 0.13,
+    PlateType.COMMERCIAL: 0.10,
+}
+
+
+def sample_type(rng: np.random.Generator) -> PlateType:
+    types = list(TYPE_WEIGHTS)
+    p = np.array([TYPE_WEIGHTS[t] for t in types])
+    return types[rng.choice(len(types), p=p / p.sum())]
+
+
+def _number(rng: np.random.Generator, max_digits: int = 4) -> str:
+    if rng.random() < 0.12:
+        n = str(rng.choice(BEAUTIFUL))
+        if len(n) <= max_digits:
+            return n
+    digits = int(rng.choice(np.arange(1, max_digits + 1), p=_digit_weights(max_digits)))
+    first = str(rng.integers(1, 10))
+    return first + "".join(str(d) for d in rng.integers(0, 10, size=digits - 1))
+
+
+def _digit_weights(max_digits: int) -> np.ndarray:
+    w = np.array([0.06, 0.12, 0.25, 0.57][:max_digits])
+    return w / w.sum()
+
+
+def _cons(rng: np.random.Generator, k: int) -> str:
+    return "".join(CONSONANTS[i] for i in rng.integers(0, len(CONSONANTS), size=k))
+
+
+def _province(rng: np.random.Generator):
+    provs = provinces()
+    if rng.random() < 0.25:
+        return provs[0]  # Bangkok
+    return provs[int(rng.integers(0, len(provs)))]
+
+
+def sample_plate(rng: np.random.Generator, plate_type: PlateType | None = None) -> PlateSpec:
+    """One random plate of ``plate_type`` (random type if None)."""
+    pt = plate_type or sample_type(rng)
+    prov = _province(rng)
+    if pt is PlateType.COMMERCIAL:
+        code = int(rng.integers(10, 100))
+        serial = int(rng.integers(1, 10000))
+        text = f"{code}-{serial:04d}"
+        lta_code = f"{int(rng.integers(1, 78)):02d}"
+        return PlateSpec(pt, text, prov.code, prov.name_th, (f"THAILAND {lta_code}", text, prov.name_th))
+    if pt is PlateType.MOTORCYCLE:
+        head = str(rng.integers(1, 10)) + _cons(rng, 2)
+        num = _number(rng, max_digits=3 if rng.random() < 0.8 else 4)
+        return PlateSpec(pt, f"{head} {num}", prov.code, prov.name_th, (head, prov.name_th, num))
+    if pt is PlateType.TEMPORARY:
+        head = _cons(rng, int(rng.integers(1, 3)))
+        num = _number(rng)
+    else:
+        lead = str(rng.integers(1, 10)) if rng.random() < 0.55 else ""
+        head = lead + _cons(rng, 2)
+        num = _number(rng)
+    text = f"{head} {num}"
+    return PlateSpec(pt, text, prov.code, prov.name_th, (text, prov.name_th))

@@ -1,0 +1,174 @@
+"""Detector training scenes: 0–3 Thai plates composited into street-like images, YOLO labels.
+
+Two background sources: procedural streets (road, car bodies, signs and text-like clutter) and the
+MIT-licensed dashcam frames, where a Thai plate is pasted over each boxed foreign plate (matched in
+size, perspective, blur and light). Evaluation-only sets are never read here.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from thaiplate.labels import CONSONANTS
+from thaiplate.synth import fonts
+from thaiplate.synth.augment import (
+    AugmentConfig,
+    composite,
+    photometric,
+    plate_homography,
+    quad_of,
+    translate,
+)
+from thaiplate.synth.crops import CAR_COLOURS
+from thaiplate.synth.grammar import PlateSpec, sample_plate
+from thaiplate.synth.render import render_plate
+
+
+@dataclass
+class Scene:
+    image: np.ndarray  # RGB uint8
+    boxes: list[tuple[float, float, float, float]]  # x1 y1 x2 y2 px, one per visible plate
+    specs: list[PlateSpec]
+
+
+@cache
+def dashcam_index(root: str) -> tuple[tuple[str, tuple[tuple[float, float, float, float], ...]], ...]:
+    """(image path, boxes) for the MIT dashcam set; empty if the folder is absent."""
+    p = Path(root)
+    if not (p / "labels.csv").is_file():
+        return ()
+    boxes: dict[str, list[tuple[float, float, float, float]]] = {}
+    with open(p / "labels.csv", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["x1"]:
+                boxes.setdefault(str(p / row["file"]), []).append(
+                    (float(row["x1"]), float(row["y1"]), float(row["x2"]), float(row["y2"])))
+    return tuple((k, tuple(v)) for k, v in sorted(boxes.items()))
+
+
+def _text_clutter(img: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Signs, stickers and shop text: plate-like distractors the detector must learn to ignore."""
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil)
+    h, w = img.shape[:2]
+    fs = fonts.find_fonts()
+    for _ in range(n):
+        x, y = int(rng.uniform(0, w * 0.9)), int(rng.uniform(0, h * 0.9))
+        size = int(rng.uniform(10, 40))
+        if rng.random() < 0.6:
+            bw, bh = int(size * rng.uniform(2, 8)), int(size * rng.uniform(1.2, 3))
+            draw.rectangle((x, y, x + bw, y + bh), fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+        k = int(rng.integers(2, 9))
+        pool = CONSONANTS + "0123456789 ABCDEFGHKLMNPRSTXY-"
+        text = "".join(pool[i] for i in rng.integers(0, len(pool), size=k))
+        path = fs.choices("letters" if rng.random() < 0.5 else "latin")[0][0]
+        draw.text((x + 3, y + 2), text, font=fonts.load(path, size), fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    return np.asarray(pil)
+
+
+def procedural_background(w: int, h: int, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Sky, buildings, road and car bodies; returns the image and bumper regions where plates may go."""
+    img = np.zeros((h, w, 3), np.float32)
+    horizon = int(h * rng.uniform(0.25, 0.5))
+    sky = rng.integers(90, 230, 3).astype(np.float32)
+    img[:horizon] = sky * np.linspace(1.1, 0.8, horizon)[:, None, None]
+    road = rng.integers(50, 130)
+    img[horizon:] = road + rng.normal(0, 6, (h - horizon, w, 1))
+    for _ in range(int(rng.integers(2, 8))):  # buildings
+        bx, bw = int(rng.uniform(0, w)), int(rng.uniform(w * 0.05, w * 0.3))
+        bh = int(rng.uniform(0.1, 1.0) * horizon)
+        img[horizon - bh : horizon, bx : bx + bw] = rng.integers(40, 220, 3)
+    for _ in range(int(rng.integers(1, 4))):  # lane markings
+        y = int(rng.uniform(horizon + 10, h))
+        cv2.line(img, (int(rng.uniform(0, w)), y), (int(rng.uniform(0, w)), y + int(rng.uniform(-40, 40))), (220, 220, 210), int(rng.integers(2, 8)))
+    bumpers: list[tuple[int, int, int, int]] = []
+    for _ in range(int(rng.integers(1, 5))):  # cars: body, window, lamps
+        cw = int(w * rng.uniform(0.12, 0.45))
+        ch = int(cw * rng.uniform(0.5, 0.85))
+        cx, cy = int(rng.uniform(0, w - cw)), int(rng.uniform(horizon - ch * 0.3, h - ch * 0.6))
+        colour = np.array(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))], np.float32)
+        cv2.rectangle(img, (cx, cy), (cx + cw, cy + ch), colour.tolist(), -1)
+        cv2.rectangle(img, (cx + cw // 8, cy + ch // 10), (cx + cw * 7 // 8, cy + ch * 4 // 10), (40, 50, 60), -1)
+        for lx in (cx + cw // 12, cx + cw * 9 // 12):
+            cv2.rectangle(img, (lx, cy + ch // 2), (lx + cw // 6, cy + ch * 6 // 10), (230, 220, 180) if rng.random() < 0.5 else (180, 30, 30), -1)
+        bumpers.append((cx, cy + ch // 2, cx + cw, cy + ch))
+    return np.clip(img, 0, 255).astype(np.uint8), bumpers
+
+
+def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width: float, cfg: AugmentConfig,
+           rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
+    """Warp a rendered plate of ``width`` px centred at ``centre``; returns the image and the clipped box."""
+    plate = render_plate(spec, rng, px_per_mm=rng.uniform(0.8, 1.2))
+    ph, pw = plate.rgb.shape[:2]
+    H = translate(*centre) @ plate_homography(pw, ph, cfg, rng, width)
+    q = quad_of(H, pw, ph)
+    x1, y1 = np.clip(q.min(axis=0), 0, [img.shape[1], img.shape[0]])
+    x2, y2 = np.clip(q.max(axis=0), 0, [img.shape[1], img.shape[0]])
+    full = (q.max(axis=0) - q.min(axis=0)).prod()
+    if (x2 - x1) * (y2 - y1) < 0.6 * full or x2 - x1 < 4:
+        return img, None  # mostly outside the frame: skip rather than emit a misleading label
+    # match the local light: scale the plate to the brightness around it
+    rx1, ry1, rx2, ry2 = int(x1), int(y1), max(int(x2), int(x1) + 1), max(int(y2), int(y1) + 1)
+    local = img[ry1:ry2, rx1:rx2].mean() / 255.0 if img[ry1:ry2, rx1:rx2].size else 0.6
+    gain = np.clip(0.5 + local * rng.uniform(0.6, 1.2), 0.35, 1.2)
+    rgb = np.clip(plate.rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    return composite(img, rgb, plate.alpha, H), (float(x1), float(y1), float(x2), float(y2))
+
+
+def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) -> Scene:
+    """One scene with its plate boxes (empty list for hard-negative scenes)."""
+    n_plates = 0 if rng.random() < scene_cfg["p_empty"] else int(rng.integers(max(1, scene_cfg["plates_per_image"][0]), scene_cfg["plates_per_image"][1] + 1))
+    dash = dashcam_index(str(Path(scene_cfg["dashcam_dir"]).resolve()))
+    boxes: list[tuple[float, float, float, float]] = []
+    specs: list[PlateSpec] = []
+    lo, hi = scene_cfg["plate_width_px"]
+    if dash and rng.random() < scene_cfg["p_dashcam"]:
+        path, foreign = dash[int(rng.integers(len(dash)))]
+        img = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+        for fx1, fy1, fx2, fy2 in foreign:
+            # hide the foreign plate (it would be an unlabelled positive), then paste a Thai one over it
+            pad = 2
+            region = (slice(max(0, int(fy1) - pad), int(fy2) + pad), slice(max(0, int(fx1) - pad), int(fx2) + pad))
+            ring = img[max(0, int(fy1) - 6) : int(fy2) + 6, max(0, int(fx1) - 6) : int(fx2) + 6]
+            img[region] = np.median(ring.reshape(-1, 3), axis=0)
+            if n_plates == 0:
+                continue
+            spec = sample_plate(rng)
+            width = float(np.clip((fy2 - fy1) * rng.uniform(2.0, 2.6), lo, hi * 1.5))
+            img, box = _paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width, cfg, rng)
+            if box:
+                boxes.append(box)
+                specs.append(spec)
+    else:
+        w, h = scene_cfg["size"][int(rng.integers(len(scene_cfg["size"])))]
+        img, bumpers = procedural_background(w, h, rng)
+        img = _text_clutter(img, rng, int(rng.integers(*scene_cfg["distractors"])))
+        for i in range(n_plates):
+            bx1, by1, bx2, by2 = bumpers[i % len(bumpers)] if bumpers and rng.random() < 0.8 else (0, 0, w, h)
+            width = float(np.exp(rng.uniform(np.log(lo), np.log(hi))) * w / 1280)
+            centre = (rng.uniform(bx1, bx2), rng.uniform(by1, by2))
+            if any(abs(centre[0] - (b[0] + b[2]) / 2) < width and abs(centre[1] - (b[1] + b[3]) / 2) < width / 2 for b in boxes):
+                continue  # no overlapping plates
+            spec = sample_plate(rng)
+            img, box = _paste(img, spec, centre, width, cfg, rng)
+            if box:
+                boxes.append(box)
+                specs.append(spec)
+    # scene-level degradation without resolution loss, then labels stay exact
+    soft = AugmentConfig(**{**cfg.__dict__, "p_low_res": 0.0, "p_occlusion": 0.0, "max_blur_px": 1.2})
+    return Scene(photometric(img, soft, rng), boxes, specs)
+
+
+def yolo_lines(scene: Scene) -> list[str]:
+    h, w = scene.image.shape[:2]
+    out = []
+    for x1, y1, x2, y2 in scene.boxes:
+        out.append(f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}")
+    return out
