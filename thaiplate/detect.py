@@ -1,0 +1,286 @@
+"""Plate detection: letterbox, YOLOv8 output decoding, NMS, and the detector backends.
+
+The maths mirrors ultralytics (``LetterBox`` + ``non_max_suppression`` + ``scale_boxes``) so an ONNX
+export gives the same boxes here as ``yolo predict`` does, without importing torch or ultralytics.
+Backends implement the one-method :class:`Detector` protocol:
+
+- :class:`OnnxDetector`: the committed ``models/detector.onnx`` through ONNX Runtime (serving path).
+- :class:`RoboflowDetector`: a model hosted on Roboflow (or a self-hosted ``inference`` server) via
+  ``inference-sdk`` (optional extra ``roboflow``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+import yaml
+
+from thaiplate.results import Detection
+
+PAD_VALUE = 114  # ultralytics letterbox grey
+
+
+@runtime_checkable
+class Detector(Protocol):
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """RGB uint8 ``(H, W, 3)`` -> plate boxes in original pixels, highest confidence first."""
+        ...
+
+
+# --------------------------------------------------------------------------------------- geometry
+
+
+def letterbox(img: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Resize keeping aspect ratio, pad to ``size`` (int or ``(h, w)``) with 114, image centred.
+
+    Returns ``(padded, scale, (pad_x, pad_y))``; original = (letterboxed - pad) / scale. Rounding matches
+    ultralytics ``LetterBox(auto=False, center=True)`` exactly (the ``±0.1`` split of odd padding).
+    """
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    h, w = img.shape[:2]
+    scale = min(out_h / h, out_w / w)
+    new_w, new_h = int(round(w * scale)), int(round(h * scale))
+    if (new_w, new_h) != (w, h):
+        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    dw, dh = (out_w - new_w) / 2, (out_h - new_h) / 2
+    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    padded = cv2.copyMakeBorder(
+        img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE, PAD_VALUE, PAD_VALUE)
+    )
+    return padded, scale, (left, top)
+
+
+def decode_yolov8(output: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray]:
+    """YOLOv8 head ``(1, 4+C, A)`` or ``(4+C, A)`` -> ``(boxes xyxy (N, 4), scores (N,))`` above ``conf``.
+
+    With several classes the score is the best class score (plates are class-agnostic here).
+    """
+    out = np.asarray(output, dtype=np.float32)
+    if out.ndim == 3:
+        if out.shape[0] != 1:
+            raise ValueError(f"expected batch size 1, got output shape {out.shape}")
+        out = out[0]
+    if out.ndim != 2 or out.shape[0] < 5:
+        raise ValueError(f"expected YOLOv8 output (1, 4+C, A), got {np.shape(output)}")
+    scores = out[4:].max(axis=0)
+    keep = scores > conf
+    cx, cy, w, h = out[:4, keep]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    return boxes.reshape(-1, 4), scores[keep]
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy box against ``(N, 4)`` boxes."""
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_det: int = 300) -> np.ndarray:
+    """Greedy non-maximum suppression; indices of kept boxes, highest score first."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    keep: list[int] = []
+    while order.size and len(keep) < max_det:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        order = rest[box_iou(boxes[i], boxes[rest]) <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def rescale_boxes(
+    boxes: np.ndarray, scale: float, pad: tuple[float, float], shape: tuple[int, ...]
+) -> np.ndarray:
+    """Letterboxed xyxy -> original-image pixels, clipped to ``shape`` ``(h, w, ...)``."""
+    h, w = shape[:2]
+    out = (np.asarray(boxes, dtype=np.float32).reshape(-1, 4) - [pad[0], pad[1], pad[0], pad[1]]) / scale
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, h)
+    return out
+
+
+def to_detections(boxes: np.ndarray, scores: np.ndarray, min_size: float = 1.0) -> list[Detection]:
+    """Arrays -> sorted :class:`Detection` list, dropping boxes clipped to nothing."""
+    dets = [
+        Detection(box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])), confidence=float(s))
+        for b, s in zip(boxes, scores, strict=True)
+        if b[2] - b[0] >= min_size and b[3] - b[1] >= min_size
+    ]
+    return sorted(dets, key=lambda d: -d.confidence)
+
+
+# ---------------------------------------------------------------------------------------- ONNX
+
+
+def read_model_yaml(models_dir: str | Path, name: str) -> dict[str, Any]:
+    path = Path(models_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (every model needs its YAML next to the weights)")
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def session_options(threads: int = 1, mem_arena: bool = True) -> Any:
+    """ORT options for a shared CPU box: one intra/inter thread, sequential, so N workers use N cores."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.enable_cpu_mem_arena = mem_arena
+    return so
+
+
+class OnnxDetector:
+    """YOLOv8 plate detector exported to ONNX (input ``(1, 3, S, S)`` RGB 0..1, output ``(1, 5, A)``)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        imgsz: int | Sequence[int] = 640,
+        conf: float = 0.25,
+        iou: float = 0.45,
+        threads: int = 1,
+        *,
+        mem_arena: bool = True,
+        max_det: int = 50,
+        version: str = "unknown",
+    ) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.imgsz: tuple[int, int] = (int(imgsz), int(imgsz)) if isinstance(imgsz, int) else tuple(imgsz)  # type: ignore[assignment]
+        self.conf, self.iou, self.max_det, self.version = conf, iou, max_det, version
+        self.session = ort.InferenceSession(
+            str(self.path),
+            sess_options=session_options(threads, mem_arena),
+            providers=["CPUExecutionProvider"],
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    @classmethod
+    def from_dir(cls, models_dir: str | Path, **overrides: Any) -> OnnxDetector:
+        """Build from ``models_dir/detector.yaml`` (``imgsz``, ``conf``, ``iou``, ``version``, ``file``)."""
+        cfg = read_model_yaml(models_dir, "detector")
+        kwargs: dict[str, Any] = {
+            "imgsz": cfg.get("imgsz", 640),
+            "conf": float(cfg.get("conf", 0.25)),
+            "iou": float(cfg.get("iou", 0.45)),
+            "version": str(cfg.get("version", "unknown")),
+        }
+        kwargs.update(overrides)
+        return cls(Path(models_dir) / cfg.get("file", "detector.onnx"), **kwargs)
+
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
+        padded, scale, pad = letterbox(image, self.imgsz)
+        x = padded.transpose(2, 0, 1)[None].astype(np.float32) * (1.0 / 255.0)
+        return np.ascontiguousarray(x), scale, pad
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        x, scale, pad = self.preprocess(image)
+        output = self.session.run(None, {self.input_name: x})[0]
+        boxes, scores = decode_yolov8(output, self.conf)
+        keep = nms(boxes, scores, self.iou, self.max_det)
+        return to_detections(rescale_boxes(boxes[keep], scale, pad, image.shape), scores[keep])
+
+
+# ------------------------------------------------------------------------------------- Roboflow
+
+
+def detections_from_roboflow(
+    response: dict[str, Any] | list[dict[str, Any]],
+    *,
+    conf: float = 0.0,
+    classes: Sequence[str] | None = None,
+) -> list[Detection]:
+    """Roboflow object-detection response -> :class:`Detection` list (original pixels, best first).
+
+    The format (hosted API v0, ``inference`` server v1 and ``InferenceHTTPClient.infer`` alike)::
+
+        {"time": 0.05, "image": {"width": 1280, "height": 720},
+         "predictions": [{"x": 510.2, "y": 362.1, "width": 26.5, "height": 13.7,
+                          "confidence": 0.91, "class": "license-plate", "class_id": 0,
+                          "detection_id": "..."}]}
+
+    ``x``/``y`` are the box **centre**. The SDK already undoes its own client-side downscaling
+    (``adjust_prediction_to_client_scaling_factor``), so coordinates are in the image we sent. A list
+    response (batch of one) is unwrapped.
+    """
+    if isinstance(response, list):
+        if len(response) != 1:
+            raise ValueError(f"expected one Roboflow response, got {len(response)}")
+        response = response[0]
+    img = response.get("image") or {}
+    w, h = float(img.get("width", np.inf)), float(img.get("height", np.inf))
+    boxes, scores = [], []
+    for p in response.get("predictions") or []:
+        if classes is not None and p.get("class") not in classes:
+            continue
+        score = float(p.get("confidence", 0.0))
+        if score < conf:
+            continue
+        cx, cy, bw, bh = (float(p[k]) for k in ("x", "y", "width", "height"))
+        boxes.append([max(cx - bw / 2, 0.0), max(cy - bh / 2, 0.0), min(cx + bw / 2, w), min(cy + bh / 2, h)])
+        scores.append(score)
+    return to_detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32))
+
+
+class RoboflowDetector:
+    """Plate detector hosted on Roboflow, through ``inference_sdk.InferenceHTTPClient``.
+
+    Configured by ``ROBOFLOW_API_URL`` (default ``https://serverless.roboflow.com``),
+    ``ROBOFLOW_MODEL_ID`` (``project/version``) and ``ROBOFLOW_API_KEY``. The image is sent as a PIL
+    image because the SDK treats numpy arrays as OpenCV **BGR**.
+
+    Not tested live (no network, no key): the HTTP call itself. The response mapping
+    (:func:`detections_from_roboflow`) is tested on hand-written responses in the documented format
+    (``tests/data/roboflow/*.json``). ``inference-sdk`` 1.8 pins ``pillow<13``, ``opencv-python`` (the
+    GUI build) and pulls ``supervision``/``aiohttp``, so it is not installed in the serving venv.
+    """
+
+    def __init__(
+        self,
+        model_id: str | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        conf: float = 0.25,
+        classes: Sequence[str] | None = None,
+    ) -> None:
+        self.model_id = model_id or os.environ.get("ROBOFLOW_MODEL_ID", "")
+        self.api_url = api_url or os.environ.get("ROBOFLOW_API_URL", "https://serverless.roboflow.com")
+        self.api_key = api_key or os.environ.get("ROBOFLOW_API_KEY")
+        if not self.model_id:
+            raise ValueError("RoboflowDetector needs a model id (ROBOFLOW_MODEL_ID=project/version)")
+        self.conf, self.classes = conf, classes
+        self.version = f"roboflow:{self.model_id}"
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                from inference_sdk import InferenceHTTPClient
+            except ImportError as e:
+                raise ImportError(
+                    "RoboflowDetector needs inference-sdk: pip install 'thaiplate[roboflow]'"
+                ) from e
+            self._client = InferenceHTTPClient(api_url=self.api_url, api_key=self.api_key)
+        return self._client
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        from PIL import Image
+
+        response = self.client().infer(Image.fromarray(image), model_id=self.model_id)
+        return detections_from_roboflow(response, conf=self.conf, classes=self.classes)
