@@ -1,0 +1,98 @@
+"""Render models/detector.md from models/detector.yaml.
+
+Why generated: the card's numbers must be the yaml's numbers. Training, the real-frame evaluator and
+the benchmark each merge their section into the yaml and re-render, so nobody hand-copies metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def _table(d: dict[str, Any]) -> str:
+    if not d:
+        return "_not measured yet_\n"
+    rows = [f"| {k} | {_fmt(v)} |" for k, v in d.items() if not isinstance(v, dict | list)]
+    return "| metric | value |\n|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def render(meta: dict[str, Any]) -> str:
+    imgsz = meta.get("imgsz", "?")
+    tr = meta.get("training", {})
+    metrics = meta.get("metrics", {})
+    status = meta.get("status", "final")
+    banner = (
+        "\n> **EARLY EXPORT** (mid-training snapshot): real format, weak weights. It will be replaced by the "
+        "final model; do not quote its numbers.\n"
+        if status == "early"
+        else ""
+    )
+    synth = metrics.get("synthetic_val", {})
+    real = metrics.get("real_thai_street", {})
+    lat = metrics.get("latency", {})
+    cmd = tr.get("command", "thaiplate train detector --data data/detect/data.yaml --imgsz 320")
+    return f"""# detector: YOLOv8n Thai licence-plate detector
+{banner}
+| | |
+|---|---|
+| file | `detector.onnx` (ONNX opset 17, static), `detector.pt` (ultralytics checkpoint, optimizer stripped) |
+| architecture | YOLOv8n (ultralytics `yolov8n.yaml`), 1 class `plate`, trained **from scratch** (no pretrained weights) |
+| input | `images` float32 `(1, 3, {imgsz}, {imgsz})`, RGB /255, letterbox (pad 114, centred) |
+| output | `output0` float32 `{tuple(meta.get("output", {}).get("shape", [1, 5, "A"]))}` = cx, cy, w, h, score in letterboxed pixels; no NMS inside |
+| serving thresholds | conf {meta.get("conf")}, NMS IoU {meta.get("iou")} (`detector.yaml`) |
+| status / exported | {status} / {meta.get("exported", "?")} |
+
+## Data
+- **Training:** `thaiplate synth detect` scenes (seed {tr.get("data_seed", "?")}): {tr.get("train_images", "?")} train /
+  {tr.get("val_images", "?")} val images, 0–3 rendered Thai plates each, on procedural backgrounds and on the
+  MIT-licensed `dashcam-plates-mit` frames with Thai plates pasted over the foreign ones.
+- **Never trained on** `thai-street-frames` or `thai-plate-crops-real` (evaluation only, no licence). The real-frame
+  numbers below were measured once on the final model; no threshold or epoch was chosen with them.
+
+## Training
+```
+{cmd}
+```
+{_table({k: v for k, v in tr.items() if k not in ("command",)})}
+Curves: `docs/detector-training.png` (plotted from ultralytics' `results.csv`).
+
+## Metrics
+### Synthetic val (ultralytics val, IoU 0.5 for mAP50)
+{_table(synth)}
+### Real Thai street frames (80 frames / 60 boxes, `thaiplate/eval/detector.py`, IoU 0.5)
+Precision "filtered" ignores detections narrower than 18 px or touching the border (unboxed distant /
+cut-off plates, see the dataset README); recall is the reliable number.
+
+{_table(real)}
+### Latency (`scripts/bench-detector`, 1280×720 photo, ONNX Runtime, 1 thread)
+{_table(lat)}
+## Why imgsz {imgsz}
+{meta.get("imgsz_reason", "_see training notes_")}
+
+## Fine-tune on your own photos
+Any ultralytics / Roboflow "YOLOv8" export works (a `data.yaml` with `train` and `val`/`valid` image folders and
+YOLO `.txt` labels beside them in `labels/`). Paths are resolved the way Roboflow writes them; a multi-class export
+is trained single-class (every box is a plate) so the exported head keeps the `(1, 5, A)` layout.
+```
+scripts/setup-train-yolo                                   # once: .venv-yolo (torch + ultralytics)
+.venv-yolo/bin/thaiplate train detector --data my-export/data.yaml --imgsz {imgsz} --epochs 50 \\
+    --out runs/detector-mine --init models/detector.pt   # start from this model
+.venv-yolo/bin/thaiplate train detector --out runs/detector-mine --resume     # after an interruption
+```
+The command exports `models/detector.onnx` + `.pt` + `.yaml` + this card (use `--models-dir` to write elsewhere).
+Check the result with `scripts/bench-detector` and `python -m thaiplate.eval.detector --images DIR`.
+
+## Limits
+- Trained only on synthetic plates: real plate wear, dirt, plate frames, strong glare, motion blur and night IR are
+  under-represented. Fine-tuning on a few hundred real labelled photos is the expected next step.
+- Small plates: at imgsz {imgsz} a 1280-px-wide frame is scaled by {_fmt(imgsz / 1280 if isinstance(imgsz, int) else 0.0)}; a 20-px plate becomes
+  ~{_fmt(20 * imgsz / 1280 if isinstance(imgsz, int) else 0.0)} px and is near the stride-8 limit. Crop a region of interest for far plates.
+- One class: it does not tell car / motorcycle / special plates apart (the recogniser's grammar does).
+- Square static input: a 16:9 photo wastes the letterbox padding; fine for the latency target, see the table.
+"""
