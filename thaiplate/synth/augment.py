@@ -19,46 +19,52 @@ import yaml
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    rotation_deg: float = 20.0
-    rotation_sd: float = 6.0
-    perspective: float = 0.12
-    crop_margin: tuple[float, float] = (-0.02, 0.14)
-    crop_jitter: float = 0.04
-    plate_width_px: tuple[int, int] = (60, 220)
-    p_motion_blur: float = 0.25
-    p_defocus: float = 0.3
-    max_blur_px: float = 2.2
-    p_noise: float = 0.6
-    noise_sd: tuple[float, float] = (2.0, 14.0)
-    jpeg_quality: tuple[int, int] = (10, 95)
-    p_jpeg: float = 0.8
-    p_low_res: float = 0.35
-    low_res_factor: tuple[float, float] = (0.35, 0.8)
-    p_uneven_light: float = 0.6
-    p_shadow: float = 0.25
-    p_glare: float = 0.15
-    p_dirt: float = 0.3
-    p_occlusion: float = 0.08
-    p_night_ir: float = 0.1
-    p_colour_cast: float = 0.5
-    colour_cast: float = 0.25
-    brightness: tuple[float, float] = (0.45, 1.25)
-    contrast: tuple[float, float] = (0.5, 1.15)
-    p_dealer_frame: float = 0.3
+    rotation_deg: float
+    rotation_sd: float
+    perspective: float
+    crop_margin: tuple[float, float]
+    crop_jitter: float
+    plate_width_px: tuple[int, int]
+    p_motion_blur: float
+    p_defocus: float
+    max_blur_px: float
+    p_noise: float
+    noise_sd: tuple[float, float]
+    jpeg_quality: tuple[int, int]
+    p_jpeg: float
+    p_low_res: float
+    low_res_factor: tuple[float, float]
+    p_uneven_light: float
+    p_shadow: float
+    p_glare: float
+    p_dirt: float
+    p_occlusion: float
+    p_night_ir: float
+    p_colour_cast: float
+    colour_cast: float
+    brightness: tuple[float, float]
+    contrast: tuple[float, float]
+    p_dealer_frame: float
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:
         known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
+        if unknown := set(d) - known:
             raise ValueError(f"unknown augment settings: {sorted(unknown)}")
+        if missing := known - set(d):
+            raise ValueError(f"missing augment settings: {sorted(missing)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
-    """The synth YAML (package default, or ``path``)."""
-    text = Path(path).read_text() if path else resources.files("thaiplate.configs").joinpath("synth.yaml").read_text()
-    return yaml.safe_load(text) or {}
+    """The package's synth.yaml (the documented defaults), with ``path`` merged over it section by section."""
+    cfg = yaml.safe_load(resources.files("thaiplate.configs").joinpath("synth.yaml").read_text())
+    if path:
+        for section, values in (yaml.safe_load(Path(path).read_text()) or {}).items():
+            if section not in cfg:
+                raise ValueError(f"{path}: unknown section {section!r} (expected one of {sorted(cfg)})")
+            cfg[section] = {**cfg[section], **values}
+    return cfg
 
 
 def augment_config(cfg: dict[str, Any]) -> AugmentConfig:

@@ -52,6 +52,8 @@ FACES: dict[str, dict[str, float]] = {
     },
     # Latin "THAILAND 01" on Land Transport Act plates and dealer-frame clutter
     "latin": {"DejaVuSansCondensed-Bold.ttf": 1.0, "DejaVuSans-Bold.ttf": 1.0},
+    # scene clutter (signs, stickers): faces with both Thai and Latin glyphs, so no tofu boxes
+    "clutter": {"Garuda-Bold.ttf": 1.0, "Loma.ttf": 1.0, "Umpush-Bold.ttf": 1.0, "Waree.ttf": 1.0},
 }
 
 

@@ -42,7 +42,8 @@ def contact_sheet(n: int, seed: int, config: str | None = None, real_dir: str | 
     sheet = _grid(synth, cols)
     if not real_dir:
         return sheet
-    rows = list(csv.DictReader(open(Path(real_dir) / "labels.csv", encoding="utf-8")))
+    with open(Path(real_dir) / "labels.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     step = max(1, len(rows) // n)
     real = []
     for r in rows[::step][:n]:

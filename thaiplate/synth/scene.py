@@ -8,7 +8,7 @@ size, perspective, blur and light). Evaluation-only sets are never read here.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -68,7 +68,8 @@ def _text_clutter(img: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarr
         k = int(rng.integers(2, 9))
         pool = CONSONANTS + "0123456789 ABCDEFGHKLMNPRSTXY-"
         text = "".join(pool[i] for i in rng.integers(0, len(pool), size=k))
-        path = fs.choices("letters" if rng.random() < 0.5 else "latin")[0][0]
+        choices = fs.choices("clutter")
+        path = choices[int(rng.integers(len(choices)))][0]
         draw.text((x + 3, y + 2), text, font=fonts.load(path, size), fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
     return np.asarray(pil)
 
@@ -162,7 +163,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
                 boxes.append(box)
                 specs.append(spec)
     # scene-level degradation without resolution loss, then labels stay exact
-    soft = AugmentConfig(**{**cfg.__dict__, "p_low_res": 0.0, "p_occlusion": 0.0, "max_blur_px": 1.2})
+    soft = replace(cfg, p_low_res=0.0, p_occlusion=0.0, max_blur_px=min(cfg.max_blur_px, 1.2))
     return Scene(photometric(img, soft, rng), boxes, specs)
 
 

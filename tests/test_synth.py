@@ -1,0 +1,122 @@
+"""Synthetic engine: grammar, coverage, determinism, YOLO labels, font errors."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from thaiplate import labels
+from thaiplate.labels import PlateType
+from thaiplate.synth import fonts
+from thaiplate.synth.augment import augment_config, load_config
+from thaiplate.synth.crops import ocr_sample
+from thaiplate.synth.grammar import sample_plate
+from thaiplate.synth.scene import make_scene, yolo_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_label_matches_its_grammar():
+    for i in range(3000):
+        spec = sample_plate(np.random.default_rng([7, i]))
+        assert labels.pattern_for(spec.plate_type).match(spec.text), (spec.plate_type, spec.text)
+        assert labels.is_valid_plate(spec.text)
+        labels.encode(spec.text)  # every character is in the charset
+
+
+def test_each_type_renders_with_its_own_layout():
+    rng = np.random.default_rng(0)
+    for pt in PlateType:
+        spec = sample_plate(rng, pt)
+        expected_lines = 3 if pt in (PlateType.MOTORCYCLE, PlateType.COMMERCIAL) else 2
+        assert len(spec.lines) == expected_lines
+        if pt is PlateType.COMMERCIAL:
+            assert labels.PATTERNS["commercial"].match(spec.text)
+
+
+def test_coverage_of_charset_and_provinces_in_5000():
+    chars: Counter[str] = Counter()
+    provs: Counter[str] = Counter()
+    for i in range(5000):
+        spec = sample_plate(np.random.default_rng([11, i]))
+        chars.update(spec.text.replace(" ", ""))
+        provs[spec.province_code] += 1
+    assert set(labels.charset()) <= set(chars), set(labels.charset()) - set(chars)
+    assert len(provs) == 78
+    assert min(chars[c] for c in labels.CONSONANTS) >= 50  # every consonant appears often
+    assert min(provs.values()) >= 20
+
+
+def test_ocr_samples_are_deterministic_per_seed():
+    cfg = augment_config(load_config())
+    a, sa = ocr_sample(np.random.default_rng([5, 3]), cfg)
+    b, sb = ocr_sample(np.random.default_rng([5, 3]), cfg)
+    c, _ = ocr_sample(np.random.default_rng([6, 3]), cfg)
+    assert sa == sb and np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+    assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
+
+
+def test_yolo_labels_inside_image_and_on_the_plate():
+    cfg = load_config()
+    for i in range(6):
+        scene = make_scene(np.random.default_rng([2, i]), augment_config(cfg), cfg["scene"])
+        h, w = scene.image.shape[:2]
+        assert len(scene.boxes) == len(scene.specs) == len(yolo_lines(scene))
+        for (x1, y1, x2, y2), line in zip(scene.boxes, yolo_lines(scene), strict=True):
+            assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+            _, cx, cy, bw, bh = map(float, line.split())
+            assert 0 < cx < 1 and 0 < cy < 1 and 0 < bw <= 1 and 0 < bh <= 1
+            # the pasted plate is brighter / more contrasted than a random patch: check its box is not empty
+            patch = scene.image[int(y1) : int(y2) + 1, int(x1) : int(x2) + 1]
+            assert patch.size > 0 and patch.std() > 5
+
+
+def test_cli_ocr_is_deterministic_and_writes_labels(tmp_path):
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "thaiplate.cli", "synth", "ocr", "--n", "12", "--seed", "4",
+                        "--workers", "2", "--out", str(tmp_path / name)], check=True, capture_output=True)
+    rows_a, rows_b = (list(csv.DictReader((tmp_path / n / "labels.csv").open(encoding="utf-8"))) for n in "ab")
+    assert rows_a == rows_b and len(rows_a) == 12
+    assert list(rows_a[0]) == ["file", "text", "province_code", "plate_type"]
+    for r in rows_a:
+        assert (tmp_path / "a" / r["file"]).read_bytes() == (tmp_path / "b" / r["file"]).read_bytes()
+
+
+def test_cli_detect_writes_a_data_yaml(tmp_path):
+    out = tmp_path / "scenes"
+    subprocess.run([sys.executable, "-m", "thaiplate.cli", "synth", "detect", "--n", "6", "--seed", "1",
+                    "--workers", "1", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+    text = (out / "data.yaml").read_text()
+    assert "train: images/train" in text and "val: images/val" in text and "0: plate" in text
+    assert len(list((out / "images" / "train").glob("*.jpg"))) + len(list((out / "images" / "val").glob("*.jpg"))) == 6
+
+
+def test_missing_fonts_give_install_instructions(tmp_path):
+    env_code = (
+        "import thaiplate.synth.fonts as f; f.FONT_DIRS[:] = []; f._index.cache_clear(); f.find_fonts.cache_clear();\n"
+        f"from thaiplate.cli import main; raise SystemExit(main(['synth','ocr','--n','1','--out',{str(tmp_path)!r}]))"
+    )
+    r = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True,
+                       env={"THAIPLATE_FONT_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 3
+    assert "apt-get install" in r.stderr and "fonts-thai-tlwg" in r.stderr
+
+
+def test_unknown_config_key_is_an_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("augment:\n  rotation_degs: 5\n")
+    with pytest.raises(ValueError, match="rotation_degs"):
+        augment_config(load_config(bad))
+
+
+def test_fonts_resolve_every_role():
+    fs = fonts.find_fonts()
+    for role in fonts.FACES:
+        assert fs.choices(role)
