@@ -25,12 +25,13 @@ CAR_COLOURS = [(235, 235, 235), (20, 20, 25), (150, 150, 155), (190, 190, 195), 
 def car_body(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """A bumper-like patch: car colour, vertical gradient, a grille/bumper edge, noise."""
     base = np.array(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))], np.float32) + rng.normal(0, 12, 3)
-    t = np.linspace(0.7, 1.2, h)[:, None, None] if rng.random() < 0.5 else np.linspace(1.2, 0.7, h)[:, None, None]
-    img = np.clip(base * t * np.ones((1, w, 1)), 0, 255)
+    t = np.linspace(0.7, 1.2, h, dtype=np.float32)
+    t = t if rng.random() < 0.5 else t[::-1]
+    img = np.clip(np.broadcast_to((base.astype(np.float32) * t[:, None])[:, None, :], (h, w, 3)), 0, 255)
     for _ in range(int(rng.integers(0, 4))):  # bumper lines, grille slats
         y = int(rng.uniform(0, h))
         cv2.line(img, (0, y), (w, y + int(rng.normal(0, h / 20))), (base * rng.uniform(0.3, 0.8)).tolist(), int(rng.integers(1, 4)))
-    return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    return np.clip(img + 4 * rng.standard_normal(img.shape, dtype=np.float32), 0, 255).astype(np.uint8)
 
 
 def dealer_frame(plate: RenderedPlate, rng: np.random.Generator) -> RenderedPlate:
