@@ -6,10 +6,12 @@ trapezoid and a tilted camera rotates it, which costs accuracy. Thai plates are 
 bright blob in the crop:
 
 1. crop the box plus a margin (so the plate corners are inside), clamped to the image;
-2. Otsu-threshold a small grey copy, take the largest bright contour;
+2. Otsu-threshold a small grey copy, take the largest bright contour, and require it to be solid
+   (area >= 85 % of its convex hull);
 3. if it approximates to a convex quadrilateral covering >= 40 % of the *detected box* (not of the
    margin crop: a plate seen at an angle fills only about half of its own axis-aligned box) with a
-   plate-like aspect ratio, warp it to a rectangle (perspective correction);
+   plate-like aspect ratio and does not simply run along the crop edges (then it is the crop, not the
+   plate), warp it to a rectangle (perspective correction);
 4. else, if its ``minAreaRect`` is clearly rotated (2-30 degrees) and large, rotate that rectangle
    upright;
 5. else return the plain margin crop.
@@ -29,6 +31,7 @@ from thaiplate.results import Detection
 MIN_SIDE = 4  # px; a crop is never smaller than this
 WORK_WIDTH = 160  # analysis is done on a copy at most this wide (keeps big close-ups < 1 ms)
 MIN_COVER = 0.4  # plate quad area / detected box area
+SOLIDITY = 0.85  # blob area / convex hull area: a plate body is solid, clutter is ragged
 EXPAND = 0.03  # grow a found outline about its centre so the frame and edge characters stay inside
 ASPECT_RANGE = (1.0, 6.0)  # plate width / height: motorcycle ~1.5, car ~2.9, allow perspective
 
@@ -110,17 +113,26 @@ def find_plate_quad(crop: np.ndarray, min_area: float | None = None) -> tuple[st
         return None
     blob = max(contours, key=cv2.contourArea)
     area = min_area * f * f  # in work pixels
-    if cv2.contourArea(blob) < area:
+    blob_area = cv2.contourArea(blob)
+    if blob_area < area or blob_area < SOLIDITY * cv2.contourArea(cv2.convexHull(blob)):
         return None
     quad = _approx_quad(blob)
-    if quad is not None and _plausible(quad, area):
+    if quad is not None and _plausible(quad, area) and not _hugs_border(quad, mask.shape):
         return "perspective", _expand(order_corners(quad / f), w, h)
     (cx, cy), (rw, rh), angle = cv2.minAreaRect(blob)
     tilt = angle if abs(angle) <= 45 else angle - 90 * np.sign(angle)
-    if 2.0 <= abs(tilt) <= 30.0 and rw * rh >= area:
-        box = cv2.boxPoints(((cx, cy), (rw, rh), angle))
+    box = cv2.boxPoints(((cx, cy), (rw, rh), angle))
+    if 2.0 <= abs(tilt) <= 30.0 and rw * rh >= area and not _hugs_border(box, mask.shape):
         return "rotate", _expand(order_corners(box / f), w, h)
     return None
+
+
+def _hugs_border(pts: np.ndarray, shape: tuple[int, ...], tol: float = 1.5) -> bool:
+    """True when the outline runs along two or more crop edges: then it is the crop, not a plate edge."""
+    h, w = shape[:2]
+    x, y = pts[:, 0], pts[:, 1]
+    sides = [(x <= tol).sum(), (x >= w - 1 - tol).sum(), (y <= tol).sum(), (y >= h - 1 - tol).sum()]
+    return sum(n >= 2 for n in sides) >= 2
 
 
 def _expand(pts: np.ndarray, w: int, h: int) -> np.ndarray:
