@@ -1,0 +1,229 @@
+"""One image from bytes to :class:`~thaiplate.results.PipelineResult`: the whole product in one place.
+
+    decode_image -> Detector.detect -> rectify_plate -> plate tensor -> recogniser + classifier -> assemble
+
+Every stage is also a public method taking batches (``detect_crops``, ``read_crops``,
+``classify_crops``, ``assemble``) so the TorchServe handlers, the all-in-one one and the DAG ones,
+call exactly this code and cannot drift from the CLI. No torch import anywhere on this path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from thaiplate.crop import rectify_plate
+from thaiplate.detect import Detector
+from thaiplate.image import decode_image
+from thaiplate.results import Detection, PipelineResult, PlateResult, ProvinceGuess, TextReading
+
+Crops = Sequence[np.ndarray] | np.ndarray  # RGB uint8 crops, or the shared float32 (N, 3, H, W) tensor
+
+
+class Recognizer(Protocol):
+    def read(self, crops: Crops) -> list[TextReading]: ...
+
+
+class Classifier(Protocol):
+    def classify(self, crops: Crops) -> list[list[ProvinceGuess]]: ...
+
+
+def default_models_dir() -> Path:
+    """``$THAIPLATE_MODELS``, else ``models/`` at the repo root."""
+    from thaiplate.runtime import default_models_dir as runtime_default
+
+    return runtime_default()
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000.0, 3)
+
+
+class Pipeline:
+    """Detector + recogniser (+ optional province classifier).
+
+    ``timings_ms`` keys: ``decode``, ``detect`` (includes cropping/rectification), ``recognize``
+    (includes building the shared plate tensor), ``classify``, ``total``.
+    """
+
+    def __init__(
+        self,
+        detector: Detector,
+        recognizer: Recognizer,
+        classifier: Classifier | None = None,
+        *,
+        margin: float = 0.08,
+        max_plates: int = 20,
+    ) -> None:
+        self.detector, self.recognizer, self.classifier = detector, recognizer, classifier
+        self.margin, self.max_plates = margin, max_plates
+
+    @classmethod
+    def from_dir(cls, models_dir: str | Path | None = None, *, threads: int = 1, **kwargs) -> Pipeline:
+        """Load ``detector``, ``recognizer`` and ``classifier`` ONNX models + YAMLs from one folder."""
+        from thaiplate.classify import OnnxClassifier
+        from thaiplate.detect import OnnxDetector
+        from thaiplate.recognize import OnnxRecognizer
+
+        d = Path(models_dir) if models_dir else default_models_dir()
+        missing = [n for n in ("detector", "recognizer", "classifier") if not (d / f"{n}.yaml").is_file()]
+        if missing:
+            raise FileNotFoundError(f"{d}: missing {', '.join(f'{n}.yaml' for n in missing)}")
+        return cls(
+            OnnxDetector.from_dir(d, threads=threads),
+            OnnxRecognizer.from_dir(d),
+            OnnxClassifier.from_dir(d),
+            **kwargs,
+        )
+
+    @property
+    def models(self) -> dict[str, str]:
+        """Model versions, from each model's YAML (``"unknown"`` for a backend without one)."""
+        parts = {"detector": self.detector, "recognizer": self.recognizer, "classifier": self.classifier}
+        return {k: str(getattr(m, "version", "unknown")) for k, m in parts.items() if m is not None}
+
+    # ------------------------------------------------------------------------------- stages
+
+    def detect_crops(self, image: np.ndarray) -> list[tuple[Detection, np.ndarray]]:
+        """Detections (best first, at most ``max_plates``) with their rectified crops.
+
+        The returned detections carry ``corners`` when rectification found the plate outline.
+        """
+        dets = sorted(self.detector.detect(image), key=lambda d: -d.confidence)[: self.max_plates]
+        out = []
+        for det in dets:
+            pc = rectify_plate(image, det, margin=self.margin)
+            out.append((dataclasses.replace(det, corners=pc.corners) if pc.corners else det, pc.pixels))
+        return out
+
+    def plate_input(self, crops: Crops) -> Crops:
+        """Crops -> one float32 tensor both models accept, when their input sizes agree (computed once)."""
+        if isinstance(crops, np.ndarray) or not crops:
+            return crops
+        rec_spec = getattr(self.recognizer, "spec", None)
+        cls_spec = getattr(self.classifier, "spec", None) if self.classifier is not None else rec_spec
+        if rec_spec is None or cls_spec is None:
+            return crops
+        if (rec_spec.height, rec_spec.width) != (cls_spec.height, cls_spec.width):
+            return crops
+        from thaiplate.preprocess import batch_tensor
+
+        return batch_tensor(list(crops), rec_spec.height, rec_spec.width)
+
+    def read_crops(self, crops: Crops) -> list[TextReading]:
+        return self.recognizer.read(crops) if len(crops) else []
+
+    def classify_crops(self, crops: Crops) -> list[list[ProvinceGuess]]:
+        if self.classifier is None or not len(crops):
+            return [[] for _ in range(len(crops))]
+        return self.classifier.classify(crops)
+
+    def assemble(
+        self,
+        detections: Sequence[Detection],
+        readings: Sequence[TextReading],
+        provinces: Sequence[Sequence[ProvinceGuess]] | None,
+        image_size: tuple[int, int],
+        timings_ms: dict[str, float] | None = None,
+    ) -> PipelineResult:
+        return assemble(detections, readings, provinces, image_size, timings_ms, self.models)
+
+    # ---------------------------------------------------------------------------------- run
+
+    def run(self, data: bytes) -> PipelineResult:
+        """Encoded image bytes -> result. Bad input raises :class:`thaiplate.image.ImageError`."""
+        t0 = time.perf_counter()
+        image = decode_image(data)
+        decode_ms = _ms(t0)
+        result = self.run_array(image)
+        result.timings_ms = {"decode": decode_ms, **result.timings_ms, "total": _ms(t0)}
+        return result
+
+    def run_array(self, image: np.ndarray) -> PipelineResult:
+        """RGB uint8 ``(H, W, 3)`` -> result (``decode`` timing is 0)."""
+        t0 = time.perf_counter()
+        pairs = self.detect_crops(image)
+        t_det = _ms(t0)
+        t1 = time.perf_counter()
+        x = self.plate_input([c for _, c in pairs])
+        readings = self.read_crops(x)
+        t_rec = _ms(t1)
+        t2 = time.perf_counter()
+        provinces = self.classify_crops(x)
+        t_cls = _ms(t2)
+        timings = {"decode": 0.0, "detect": t_det, "recognize": t_rec, "classify": t_cls, "total": _ms(t0)}
+        h, w = image.shape[:2]
+        return self.assemble([d for d, _ in pairs], readings, provinces, (w, h), timings)
+
+    def run_many(self, images: Sequence[np.ndarray]) -> list[PipelineResult]:
+        """Several images; the crops of all of them go through the recogniser/classifier as one batch."""
+        t0 = time.perf_counter()
+        per_image = [self.detect_crops(img) for img in images]
+        t_det = _ms(t0)
+        flat = [c for pairs in per_image for _, c in pairs]
+        t1 = time.perf_counter()
+        x = self.plate_input(flat)
+        readings = self.read_crops(x)
+        t_rec = _ms(t1)
+        t2 = time.perf_counter()
+        provinces = self.classify_crops(x)
+        t_cls = _ms(t2)
+        timings = {"decode": 0.0, "detect": t_det, "recognize": t_rec, "classify": t_cls, "total": _ms(t0)}
+        out, i = [], 0
+        for img, pairs in zip(images, per_image, strict=True):
+            n = len(pairs)
+            h, w = img.shape[:2]
+            out.append(
+                self.assemble(
+                    [d for d, _ in pairs], readings[i : i + n], provinces[i : i + n], (w, h), dict(timings)
+                )
+            )
+            i += n
+        return out
+
+
+def assemble(
+    detections: Sequence[Detection],
+    readings: Sequence[TextReading],
+    provinces: Sequence[Sequence[ProvinceGuess]] | None,
+    image_size: tuple[int, int],
+    timings_ms: dict[str, float] | None = None,
+    models: dict[str, str] | None = None,
+) -> PipelineResult:
+    """Per-plate stage outputs (same order) -> :class:`PipelineResult`, plates by detection confidence.
+
+    ``image_size`` is ``(width, height)``. ``provinces`` may be ``None`` (no classifier).
+    """
+    if len(readings) != len(detections):
+        raise ValueError(f"{len(detections)} detections but {len(readings)} readings")
+    guesses = list(provinces) if provinces is not None else [[] for _ in detections]
+    if len(guesses) != len(detections):
+        raise ValueError(f"{len(detections)} detections but {len(guesses)} province lists")
+    plates = [
+        PlateResult(
+            box=tuple(round(float(v), 2) for v in det.box),  # type: ignore[arg-type]
+            detection_confidence=float(det.confidence),
+            text=r.text,
+            text_confidence=float(r.confidence),
+            char_confidences=list(r.char_confidences),
+            candidates=list(r.candidates),
+            raw_text=r.raw_text,
+            province=g[0] if g else None,
+            province_candidates=list(g),
+            plate_type=r.plate_type,
+        )
+        for det, r, g in zip(detections, readings, guesses, strict=True)
+    ]
+    plates.sort(key=lambda p: -p.detection_confidence)
+    w, h = image_size
+    return PipelineResult(
+        plates=plates,
+        image={"width": int(w), "height": int(h)},
+        timings_ms=dict(timings_ms or {}),
+        models=dict(models or {}),
+    )
