@@ -1,0 +1,122 @@
+"""``thaiplate eval e2e`` and ``thaiplate predict`` end to end on tiny constant ONNX models.
+
+The toy models (``thaiplate.testing.toymodels``) have the real input/output contracts, so loading,
+ONNX Runtime, letterboxing, cropping, CTC decoding, matching and the CLI plumbing all run for real;
+only the numbers the networks output are fixed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from thaiplate.cli import main as cli_main
+from thaiplate.eval.e2e import evaluate, format_table, load_labels, match
+from thaiplate.pipeline import Pipeline
+
+pytest.importorskip("onnx")
+from thaiplate.testing.toymodels import write_toy_models  # noqa: E402
+
+TOY_BOX = (260.0, 220.0, 380.0, 260.0)  # where the toy detector's box lands in a 640x480 image
+
+
+@pytest.fixture(scope="module")
+def toy_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_toy_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture()
+def dataset(tmp_path: Path) -> Path:
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        Image.new("RGB", (640, 480), (90, 90, 90)).save(tmp_path / name)
+    (tmp_path / "d.jpg").write_bytes(b"\xff\xd8\xff broken")
+    x1, y1, x2, y2 = TOY_BOX
+    (tmp_path / "labels.csv").write_text(
+        "file,plate_text,province_code,x1,y1,x2,y2\n"
+        f"a.jpg,กข 1234,TH-10,{x1},{y1},{x2},{y2}\n"
+        "b.jpg,ขค 99,TH-11,10,10,60,30\n"
+        "c.jpg,,,,,,\n"
+        "d.jpg,กข 1,TH-10,1,1,20,20\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_pipeline_from_dir_on_toy_models(toy_models: Path) -> None:
+    result = Pipeline.from_dir(toy_models).run_array(np.full((480, 640, 3), 90, np.uint8))
+    (plate,) = result.plates
+    assert plate.box == TOY_BOX
+    assert plate.text == "กข 1234" and plate.plate_type == "car"
+    assert plate.province.code == "TH-10" and len(plate.province_candidates) == 3
+    assert result.models == {"detector": "toy-det", "recognizer": "toy-rec", "classifier": "toy-cla"}
+
+
+def test_e2e_metrics(toy_models: Path, dataset: Path) -> None:
+    samples = load_labels(dataset)
+    assert [len(s.plates) for s in samples] == [1, 1, 0, 1]
+    m = evaluate(Pipeline.from_dir(toy_models), samples, progress=False)
+    assert (m["n_images"], m["n_failed_images"], m["n_plates"], m["n_detections"]) == (4, 1, 3, 3)
+    assert m["detection_recall"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["detection_precision"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["plate_exact"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["province_top1"] == pytest.approx(1 / 3, abs=1e-4)
+    assert set(m["timings_ms"]) == {"decode", "detect", "recognize", "classify", "total"}
+    assert "detection_recall" in format_table(m)
+
+
+def test_e2e_boxes_only_format_and_cli(toy_models: Path, dataset: Path, capsys) -> None:
+    x1, y1, x2, y2 = TOY_BOX
+    (dataset / "labels.csv").write_text(
+        f"file,x1,y1,x2,y2\na.jpg,{x1},{y1},{x2},{y2}\nc.jpg,,,,\n", encoding="utf-8"
+    )
+    out = dataset / "metrics.json"
+    rc = cli_main(["eval", "e2e", "--data", str(dataset), "--models", str(toy_models), "--out", str(out)])
+    assert rc == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert (m["n_images"], m["n_plates"], m["detection_recall"], m["detection_precision"]) == (2, 1, 1.0, 0.5)
+    assert m["plate_exact"] is None and m["province_top1"] is None
+    assert "detection_precision" in capsys.readouterr().out
+
+
+def test_match_is_one_to_one_best_first() -> None:
+    gts = [(0.0, 0.0, 10.0, 10.0)]
+    assert match([(0.0, 0.0, 10.0, 10.0), (0.0, 0.0, 10.0, 10.0)], gts) == {0: 0}
+    assert match([(20.0, 20.0, 30.0, 30.0)], gts) == {}
+
+
+def test_predict_cli_json_draw_and_bad_file(toy_models: Path, dataset: Path, tmp_path: Path, capsys) -> None:
+    draw = tmp_path / "drawn"
+    rc = cli_main(
+        [
+            "predict",
+            str(dataset / "a.jpg"),
+            str(dataset / "d.jpg"),
+            str(dataset / "nope.png"),
+            "--json",
+            "--models",
+            str(toy_models),
+            "--draw",
+            str(draw),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 1  # two of three failed
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    rec = json.loads(lines[0])
+    assert rec["file"].endswith("a.jpg") and rec["plates"][0]["text"] == "กข 1234"
+    assert "d.jpg" in err and "nope.png" in err
+    assert (draw / "a.plates.jpg").is_file()
+    drawn = np.asarray(Image.open(draw / "a.plates.jpg"))
+    assert drawn.shape == (480, 640, 3) and drawn[240, 261, 1] > 150  # green box, left edge
+
+
+def test_predict_single_image_draw_to_file(toy_models: Path, dataset: Path, tmp_path: Path, capsys) -> None:
+    out_file = tmp_path / "out.png"
+    rc = cli_main(["predict", str(dataset / "a.jpg"), "--models", str(toy_models), "--draw", str(out_file)])
+    assert rc == 0 and out_file.is_file()
+    assert json.loads(capsys.readouterr().out)["image"] == {"width": 640, "height": 480}
