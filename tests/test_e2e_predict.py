@@ -120,3 +120,18 @@ def test_predict_single_image_draw_to_file(toy_models: Path, dataset: Path, tmp_
     rc = cli_main(["predict", str(dataset / "a.jpg"), "--models", str(toy_models), "--draw", str(out_file)])
     assert rc == 0 and out_file.is_file()
     assert json.loads(capsys.readouterr().out)["image"] == {"width": 640, "height": 480}
+
+
+def test_partial_pipelines_like_the_dag_nodes(toy_models: Path) -> None:
+    from thaiplate.classify import OnnxClassifier
+    from thaiplate.recognize import OnnxRecognizer
+
+    crops = [np.full((40, 120, 3), 200, np.uint8), np.full((10, 30, 3), 50, np.uint8)]
+    rec_only = Pipeline(None, OnnxRecognizer.from_dir(toy_models))
+    x = rec_only.plate_input(crops)
+    assert isinstance(x, np.ndarray) and x.shape == (2, 3, 64, 192)  # computed once, shared
+    assert [r.text for r in rec_only.read_crops(x)] == ["กข 1234"] * 2
+    cls_only = Pipeline(None, None, OnnxClassifier.from_dir(toy_models))
+    assert [g[0].code for g in cls_only.classify_crops(cls_only.plate_input(crops))] == ["TH-10"] * 2
+    assert cls_only.models == {"classifier": "toy-cla"}
+    assert rec_only.classify_crops(x) == [[], []]

@@ -47,14 +47,17 @@ def _ms(t0: float) -> float:
 class Pipeline:
     """Detector + recogniser (+ optional province classifier).
 
+    A stage may be ``None`` when a process only runs some stages (the TorchServe DAG nodes); calling a
+    missing stage fails with ``AttributeError``.
+
     ``timings_ms`` keys: ``decode``, ``detect`` (includes cropping/rectification), ``recognize``
     (includes building the shared plate tensor), ``classify``, ``total``.
     """
 
     def __init__(
         self,
-        detector: Detector,
-        recognizer: Recognizer,
+        detector: Detector | None,
+        recognizer: Recognizer | None,
         classifier: Classifier | None = None,
         *,
         margin: float = 0.08,
@@ -105,15 +108,14 @@ class Pipeline:
         """Crops -> one float32 tensor both models accept, when their input sizes agree (computed once)."""
         if isinstance(crops, np.ndarray) or not crops:
             return crops
-        rec_spec = getattr(self.recognizer, "spec", None)
-        cls_spec = getattr(self.classifier, "spec", None) if self.classifier is not None else rec_spec
-        if rec_spec is None or cls_spec is None:
-            return crops
-        if (rec_spec.height, rec_spec.width) != (cls_spec.height, cls_spec.width):
-            return crops
+        models = [m for m in (self.recognizer, self.classifier) if m is not None]
+        sizes = {(m.spec.height, m.spec.width) for m in models if hasattr(m, "spec")}
+        if len(sizes) != 1 or len(models) != sum(hasattr(m, "spec") for m in models):
+            return crops  # a backend without a spec, or different input sizes: each model preprocesses
         from thaiplate.preprocess import batch_tensor
 
-        return batch_tensor(list(crops), rec_spec.height, rec_spec.width)
+        height, width = sizes.pop()
+        return batch_tensor(list(crops), height, width)
 
     def read_crops(self, crops: Crops) -> list[TextReading]:
         return self.recognizer.read(crops) if len(crops) else []
