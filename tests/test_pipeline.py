@@ -199,3 +199,17 @@ def test_real_models_schema(real_pipeline: Pipeline) -> None:
     assert all(v and v != "unknown" for v in result.models.values())
     for p in result.plates:
         assert p.province is not None and len(p.province_candidates) == 3
+
+
+def test_serving_modules_do_not_import_torch() -> None:
+    """TorchServe workers must stay torch-free (memory, start-up time): check in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, thaiplate.image, thaiplate.detect, thaiplate.crop, thaiplate.pipeline, "
+        "thaiplate.predict, thaiplate.eval.e2e, thaiplate.testing.badinputs; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
