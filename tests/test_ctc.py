@@ -1,0 +1,137 @@
+"""CTC decoding on hand-built probability matrices (no model needed)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from thaiplate import ctc, labels
+
+C = 1 + len(labels.charset())
+
+
+def frames(spec: list[dict[str, float] | str], c: int = C) -> np.ndarray:
+    """Log-probs from per-frame specs: a char (prob 0.9, rest shared) or {char: prob} ('_' = blank)."""
+    rows = []
+    for f in spec:
+        f = {f: 0.9} if isinstance(f, str) else f
+        p = np.zeros(c)
+        for ch, v in f.items():
+            p[0 if ch == "_" else labels.encode(ch)[0]] = v
+        rest = 1.0 - p.sum()
+        free = p == 0
+        p[free] = rest / free.sum()
+        rows.append(p)
+    return np.log(np.maximum(np.array(rows), 1e-30))
+
+
+def text_frames(text: str) -> list[str]:
+    """Each char for two frames, separated by blanks: '_ a a _ b b _ ...'."""
+    out = ["_"]
+    for ch in text.replace(" ", ""):
+        out += [ch, ch, "_"]
+    return out
+
+
+def test_greedy_collapses_repeats_and_blanks():
+    lp = frames(["_", "1", "1", "_", "ก", "_", "ก", "ข", "ข", "_", "1", "_"])
+    ids, confs = ctc.greedy_decode(lp)
+    assert labels.decode_ids(ids) == "1กกข1"
+    assert len(confs) == 5
+
+
+def test_greedy_char_confidence_is_max_of_emitting_frames():
+    lp = frames(["_", {"1": 0.6}, {"1": 0.8}, "_", {"ก": 0.7}, "_"])
+    _, confs = ctc.greedy_decode(lp)
+    assert confs == pytest.approx([0.8, 0.7])
+
+
+def test_beam_matches_greedy_on_peaky_input():
+    lp = frames(text_frames("1กข1234"))
+    beams = ctc.beam_search(lp, beam_width=10)
+    assert beams[0].text == "1กข1234"
+    assert beams[0].log_prob <= 0
+
+
+def test_beam_finds_sequence_the_best_path_misses():
+    # best path is "_" at every frame (0.4 each -> ""), but "ก" summed over alignments is more likely
+    lp = frames([{"_": 0.4, "ก": 0.35, "ข": 0.25}] * 2, c=C)
+    assert ctc.greedy_decode(lp)[0] == []
+    beams = ctc.beam_search(lp, beam_width=10, prune=1e-4)
+    assert beams[0].text == "ก"
+
+
+def brute_force_prob(lp: np.ndarray, target: list[int]) -> float:
+    total = 0.0
+    t, c = lp.shape
+    for path in itertools.product(range(c), repeat=t):
+        collapsed = [k for k, _ in itertools.groupby(path) if k != 0]
+        if collapsed == target:
+            total += math.exp(sum(lp[i, k] for i, k in enumerate(path)))
+    return total
+
+
+def test_sequence_log_prob_matches_brute_force_and_beam():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), size=4)  # 4 frames, blank + 2 chars
+    lp = np.log(p)
+    for target in ([1], [1, 2], [1, 1], [2, 1, 2]):
+        assert math.exp(ctc.sequence_log_prob(lp, target)) == pytest.approx(brute_force_prob(lp, target), rel=1e-9)
+    # beam search without pruning is exact for short inputs
+    for beam in ctc.beam_search(lp, beam_width=100, prune=1e-12):
+        assert math.exp(beam.log_prob) == pytest.approx(brute_force_prob(lp, list(beam.ids)), rel=1e-9)
+
+
+def test_grammar_constraint_beats_invalid_raw():
+    # raw greedy reads "กข0123" (leading zero: no plate has it); a slightly less likely beam drops the 0
+    spec = ["_", "ก", "_", "ข", "_", {"0": 0.55, "_": 0.4}, "_", "1", "_", "2", "_", "3", "_"]
+    lp = frames(spec)
+    reading = ctc.decode(lp)
+    assert reading.raw_text == "กข 0123"
+    assert reading.text == "กข 123"
+    assert reading.valid and reading.plate_type == "car"
+    assert [c.text for c in reading.candidates][:2] == ["กข 0123", "กข 123"]
+    assert reading.confidence == pytest.approx(reading.candidates[1].confidence)
+    assert len(reading.char_confidences) == 5
+    assert all(0.0 < c <= 1.0 for c in reading.char_confidences)
+    unconstrained = ctc.decode(lp, constrain=False)
+    assert unconstrained.text == "กข 0123" and not unconstrained.valid
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "plate_type"),
+    [
+        ("1กข1234", "1กข 1234", "car"),
+        ("70-1234", "70-1234", "commercial"),
+        ("กขค12", "กขค 12", "motorcycle"),
+        ("ก1234", "ก 1234", "legacy"),
+    ],
+)
+def test_decode_normalises_and_types(text, expected, plate_type):
+    reading = ctc.decode(frames(text_frames(text)))
+    assert reading.text == expected
+    assert reading.raw_text == expected
+    assert reading.plate_type == plate_type
+    assert reading.valid
+    assert 0.0 < reading.confidence <= 1.0
+    assert len(reading.candidates) <= 5
+    assert reading.candidates[0].text == expected
+    assert reading.char_confidences == pytest.approx([0.9] * len(text.replace(" ", "")))
+
+
+def test_decode_empty_and_invalid():
+    empty = ctc.decode(frames(["_"] * 10))
+    assert empty.text == "" and not empty.valid and empty.char_confidences == []
+    junk = ctc.decode(frames(text_frames("ข0")))
+    assert not junk.valid and junk.plate_type is None and junk.text == "ข 0"
+
+
+def test_decode_batch_shape():
+    a, b = text_frames("1กข1234"), text_frames("70-1234")
+    n = max(len(a), len(b))
+    lp = np.stack([frames(a + ["_"] * (n - len(a))), frames(b + ["_"] * (n - len(b)))])
+    out = ctc.decode_batch(lp)
+    assert [r.text for r in out] == ["1กข 1234", "70-1234"]

@@ -1,0 +1,1 @@
+"""Evaluation: OCR + province metrics on labelled crop folders (``thaiplate eval``)."""

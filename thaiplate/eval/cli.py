@@ -1,0 +1,56 @@
+"""`thaiplate eval ocr|...`: metrics of the committed models on labelled folders.
+
+Each subcommand is a small ``add_*_parser(eval_subparsers)`` function; imports of the evaluators
+(onnxruntime, matplotlib) happen inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _run_ocr(args: argparse.Namespace) -> int:
+    from thaiplate.eval.ocr import evaluate, format_table, save_failures
+
+    metrics, rows = evaluate(args.data, args.models, args.batch_size)
+    print(format_table(metrics))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"wrote {args.out}")
+    if args.failures:
+        n = save_failures(rows, args.failures)
+        print(f"wrote {n} failures to {args.failures}")
+    return 0
+
+
+def add_ocr_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "ocr",
+        help="plate-text and province accuracy on a crop folder (labels.csv: file,text,province_code)",
+        description="Exact match, CER, province top-1/top-3, confused character pairs; [partial] rows apart.",
+    )
+    p.add_argument("--data", required=True, help="folder with labels.csv and the crops it names")
+    p.add_argument("--out", help="write the metrics JSON here")
+    p.add_argument("--models", help="models directory (default: $THAIPLATE_MODELS or repo models/)")
+    p.add_argument("--failures", help="save a PNG grid of failed crops (truth vs prediction)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=_run_ocr)
+    return p
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="evaluate the models on labelled data")
+    sub = p.add_subparsers(dest="eval_task", metavar="TASK")
+    add_ocr_parser(sub)
+    from thaiplate.eval.e2e import add_e2e_parser  # light module; the pipeline loads inside the command
+
+    add_e2e_parser(sub)
+
+    def _help(_: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=_help)

@@ -1,0 +1,205 @@
+"""OCR + province evaluation of the committed ONNX models on a labelled crop folder.
+
+Reads ``DIR/labels.csv`` (``file,text,province_code`` at least; empty ``province_code`` =
+unlabelled). Optional columns are used when present: ``plate_type`` (per-type accuracy), ``notes``
+(``[partial]`` crops are scored separately: their label is the full plate but the crop is cut),
+``label_confidence`` and ``group_id`` (per physical plate, since near-duplicate video frames are
+correlated). Runs the same code path as serving: ``plate_tensor`` once, shared by both models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from thaiplate.classify import OnnxClassifier
+from thaiplate.eval.textmetrics import cer, compact, confused_pairs, exact
+from thaiplate.preprocess import batch_tensor
+from thaiplate.recognize import OnnxRecognizer
+from thaiplate.results import ProvinceGuess, TextReading
+from thaiplate.train.data import read_labels, read_rgb
+
+
+@dataclass
+class Row:
+    file: str
+    text: str
+    province: str
+    plate_type: str
+    partial: bool
+    label_confidence: str
+    group: str
+    crop: np.ndarray
+    reading: TextReading | None = None
+    provinces: list[ProvinceGuess] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reading is not None and compact(self.reading.text) == compact(self.text)
+
+
+def load_rows(folder: Path) -> list[Row]:
+    rows = []
+    for r in read_labels(folder):
+        rows.append(
+            Row(
+                file=r["file"],
+                text=r["text"].strip(),
+                province=(r.get("province_code") or "").strip(),
+                plate_type=(r.get("plate_type") or "").strip(),
+                partial="[partial]" in (r.get("notes") or ""),
+                label_confidence=(r.get("label_confidence") or "").strip(),
+                group=(r.get("group_id") or "").strip(),
+                crop=read_rgb(folder / r["file"]),
+            )
+        )
+    return rows
+
+
+def _text_block(rows: list[Row]) -> dict[str, float]:
+    pairs = [(r.text, r.reading.text) for r in rows]
+    raw = [(r.text, r.reading.raw_text) for r in rows]
+    return {"n": len(rows), "plate_exact": exact(pairs), "raw_exact": exact(raw), "cer": cer(pairs)}
+
+
+def evaluate(
+    folder: str | Path, models_dir: str | Path | None = None, batch_size: int = 32
+) -> tuple[dict, list[Row]]:
+    """Run both models over ``folder``; returns the metrics dict and the scored rows."""
+    folder = Path(folder)
+    rec = OnnxRecognizer.from_dir(models_dir)
+    cls = OnnxClassifier.from_dir(models_dir)
+    rows = load_rows(folder)
+    t_rec = t_cls = t_pre = 0.0
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i : i + batch_size]
+        t0 = time.perf_counter()
+        x = batch_tensor([r.crop for r in chunk], rec.spec.height, rec.spec.width)
+        t1 = time.perf_counter()
+        readings = rec.read(x)
+        t2 = time.perf_counter()
+        guesses = cls.classify(x)
+        t3 = time.perf_counter()
+        t_pre, t_rec, t_cls = t_pre + t1 - t0, t_rec + t2 - t1, t_cls + t3 - t2
+        for r, reading, g in zip(chunk, readings, guesses, strict=True):
+            r.reading, r.provinces = reading, g
+
+    scored = [r for r in rows if not r.partial]
+    partial = [r for r in rows if r.partial]
+    labelled = [r for r in rows if r.province]
+    n = max(1, len(rows))
+    metrics: dict = {
+        "data": str(folder),
+        "models": {"recognizer": rec.version, "classifier": cls.version},
+        **_text_block(scored),
+        "province_n": len(labelled),
+        "province_top1": float(np.mean([r.provinces[0].code == r.province for r in labelled]))
+        if labelled
+        else None,
+        "province_top3": (
+            float(np.mean([any(g.code == r.province for g in r.provinces) for r in labelled]))
+            if labelled
+            else None
+        ),
+        "valid_rate": float(np.mean([r.reading.valid for r in scored])) if scored else None,
+        "confused_pairs": confused_pairs([(r.text, r.reading.text) for r in scored]),
+        "ms_per_crop": {
+            "preprocess": 1000 * t_pre / n,
+            "recognizer": 1000 * t_rec / n,
+            "classifier": 1000 * t_cls / n,
+            "batch_size": batch_size,
+        },
+    }
+    if partial:
+        metrics["partial"] = _text_block(partial)
+    for key, attr in (("by_plate_type", "plate_type"), ("by_label_confidence", "label_confidence")):
+        groups: dict[str, list[Row]] = defaultdict(list)
+        for r in scored:
+            if getattr(r, attr):
+                groups[getattr(r, attr)].append(r)
+        if groups:
+            metrics[key] = {k: _text_block(v) for k, v in sorted(groups.items())}
+    plates: dict[str, list[Row]] = defaultdict(list)
+    for r in scored:
+        if r.group:
+            plates[r.group].append(r)
+    if plates:
+        metrics["per_plate"] = {
+            "n": len(plates),
+            "any_crop_exact": float(np.mean([any(r.ok for r in v) for v in plates.values()])),
+            "all_crops_exact": float(np.mean([all(r.ok for r in v) for v in plates.values()])),
+        }
+    return metrics, rows
+
+
+def format_table(m: dict) -> str:
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:5.1f} %"
+
+    lines = [
+        f"{m['data']}  (recognizer v{m['models']['recognizer']}, classifier v{m['models']['classifier']})",
+        f"{'subset':<24}{'n':>6}{'exact':>10}{'raw exact':>11}{'CER':>8}",
+        f"{'all (non-partial)':<24}{m['n']:>6}{pct(m['plate_exact']):>10}{pct(m['raw_exact']):>11}{m['cer']:>8.3f}",
+    ]
+    if "partial" in m:
+        p = m["partial"]
+        lines.append(
+            f"{'[partial]':<24}{p['n']:>6}{pct(p['plate_exact']):>10}{pct(p['raw_exact']):>11}{p['cer']:>8.3f}"
+        )
+    for key in ("by_plate_type", "by_label_confidence"):
+        for name, b in m.get(key, {}).items():
+            lines.append(
+                f"{'  ' + name:<24}{b['n']:>6}{pct(b['plate_exact']):>10}{pct(b['raw_exact']):>11}{b['cer']:>8.3f}"
+            )
+    if "per_plate" in m:
+        pp = m["per_plate"]
+        lines.append(
+            f"per plate ({pp['n']}): any crop exact {pct(pp['any_crop_exact'])}, all crops {pct(pp['all_crops_exact'])}"
+        )
+    lines.append(
+        f"province ({m['province_n']} labelled): top-1 {pct(m['province_top1'])}, top-3 {pct(m['province_top3'])}"
+    )
+    lines.append(f"grammar-valid readings: {pct(m['valid_rate'])}")
+    lines.append(
+        "confused (truth->pred): "
+        + ", ".join(f"{c['truth'] or '∅'}->{c['pred'] or '∅'} x{c['count']}" for c in m["confused_pairs"])
+    )
+    t = m["ms_per_crop"]
+    lines.append(
+        f"ms/crop at batch {t['batch_size']}: preprocess {t['preprocess']:.2f}, recognizer {t['recognizer']:.2f}, "
+        f"classifier {t['classifier']:.2f}"
+    )
+    return "\n".join(lines)
+
+
+def save_failures(rows: list[Row], png: str | Path, limit: int = 48) -> int:
+    """Grid of failed crops with truth / prediction (and province when wrong)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["font.family"] = ["Loma", "Noto Sans Thai", "DejaVu Sans"]
+    bad = [r for r in rows if not r.ok or (r.province and r.provinces and r.provinces[0].code != r.province)]
+    bad = bad[:limit]
+    if not bad:
+        return 0
+    cols = 4
+    nrows = (len(bad) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(cols * 3.2, nrows * 1.75), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, bad, strict=False):
+        ax.imshow(r.crop)
+        title = f"T: {r.text}\nP: {r.reading.text} ({r.reading.confidence:.2f})"
+        if r.province and r.provinces[0].code != r.province:
+            title += f"\nprov {r.province} -> {r.provinces[0].code}"
+        ax.set_title(title, fontsize=8, color="black" if r.ok else "crimson")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return len(bad)

@@ -1,0 +1,1 @@
+"""Training of the recogniser and province classifier (torch), and their ONNX export."""

@@ -1,0 +1,113 @@
+"""`thaiplate train recognizer|classifier|export|detector`.
+
+torch is imported only inside the command functions, so ``thaiplate --help`` stays torch-free.
+Another task plugs in by adding one entry to ``EXTRA_TASKS`` (a module and the function in it that
+takes the ``train`` sub-parsers and adds its own parser), or by calling ``add_task_parser`` to get the
+common options (``--config --data --out --resume --epochs --threads``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+# task -> (module, function(train_subparsers) -> parser); skipped while the module is not in the checkout
+EXTRA_TASKS: dict[str, tuple[str, str]] = {
+    "detector": ("thaiplate.train.detector_cli", "add_detector_parser"),
+}
+
+
+def default_config(task: str) -> Path:
+    return Path(str(resources.files("thaiplate.configs").joinpath(f"train_{task}.yaml")))
+
+
+def add_task_parser(
+    sub: argparse._SubParsersAction, name: str, help: str, func: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    """A ``train NAME`` parser with the options every task shares."""
+    p = sub.add_parser(name, help=help, description=help)
+    p.add_argument("--config", type=Path, help=f"YAML config (default: thaiplate/configs/train_{name}.yaml)")
+    p.add_argument(
+        "--data", help="training folder (labels.csv + images, as written by `thaiplate synth ocr`)"
+    )
+    p.add_argument("--val-data", help="held-out synthetic folder evaluated during training")
+    p.add_argument("--out", help="run folder (default from the config, e.g. runs/NAME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    p.add_argument("--epochs", type=int, help="total epochs (overrides the config)")
+    p.add_argument("--threads", type=int, help="torch threads (default from the config: 2)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--limit", type=int, help="use only the first N training rows (smoke runs)")
+    p.set_defaults(func=func, task=name)
+    return p
+
+
+def _run_training(args: argparse.Namespace) -> int:
+    from thaiplate.train.loop import TrainConfig, train
+
+    if args.task == "recognizer":
+        from thaiplate.train.recognizer import RecognizerTask as TaskCls
+    else:
+        from thaiplate.train.classifier import ClassifierTask as TaskCls
+    cfg = TrainConfig.from_yaml(
+        args.config or default_config(args.task),
+        data=args.data,
+        val_data=args.val_data,
+        out=args.out,
+        epochs=args.epochs,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        limit=args.limit,
+    )
+    train(TaskCls(), cfg, resume=args.resume)
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from thaiplate.train.export import export_run
+
+    report = export_run(
+        args.kind,
+        Path(args.run),
+        Path(args.models),
+        version=args.version,
+        note=args.note,
+        checkpoint=args.checkpoint,
+    )
+    print(
+        f"exported {report.path} ({report.size_mb:.2f} MB, torch-vs-ORT max abs diff {report.max_abs_diff:.1e})"
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train the recogniser, province classifier or detector")
+    sub = p.add_subparsers(dest="train_task", metavar="TASK")
+    add_task_parser(sub, "recognizer", "train the CRNN plate-text recogniser (CTC)", _run_training)
+    add_task_parser(sub, "classifier", "train the ProvinceNet province classifier", _run_training)
+
+    e = sub.add_parser("export", help="export a run's best.pt to models/NAME.{onnx,yaml,pt}")
+    e.add_argument("kind", choices=["recognizer", "classifier"])
+    e.add_argument("--run", required=True, help="run folder with best.pt")
+    e.add_argument("--models", default="models", help="models directory (default: models)")
+    e.add_argument("--checkpoint", default="best.pt", help="checkpoint file in the run folder")
+    e.add_argument("--version", default="1")
+    e.add_argument("--note", default="", help="free text stored in the YAML (e.g. 'early checkpoint')")
+    e.set_defaults(func=_run_export)
+
+    for module_name, func_name in EXTRA_TASKS.values():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name and err.name.startswith("thaiplate"):
+                continue
+            raise
+        getattr(module, func_name)(sub)
+
+    def _help(_: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=_help)

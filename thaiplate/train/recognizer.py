@@ -1,0 +1,65 @@
+"""Recogniser task: CRNN + CTC loss; held-out metrics are greedy exact-match and CER."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from thaiplate import ctc, labels
+from thaiplate.eval.textmetrics import cer, exact
+from thaiplate.nets import CRNN
+from thaiplate.train.data import PlateSet
+from thaiplate.train.loop import Task, TrainConfig, eval_batches
+
+
+class RecognizerTask(Task):
+    name = "recognizer"
+    select_metric = "exact"
+
+    def __init__(self) -> None:
+        self._targets: dict[int, list[int]] = {}
+
+    def build_model(self, cfg: TrainConfig) -> nn.Module:
+        return CRNN(**cfg.model)
+
+    def _encode(self, data: PlateSet, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        # cache per PlateSet object: encoding 60k strings every epoch is wasted work
+        key = id(data)
+        cache = self._targets.get(key)
+        if cache is None:
+            cache = self._targets[key] = [labels.encode(t) for t in data.texts]
+        seqs = [cache[int(r)] for r in rows]
+        return (
+            torch.tensor([c for s in seqs for c in s], dtype=torch.long),
+            torch.tensor([len(s) for s in seqs], dtype=torch.long),
+        )
+
+    def _ctc(self, log_probs: torch.Tensor, data: PlateSet, rows: np.ndarray) -> torch.Tensor:
+        targets, target_lengths = self._encode(data, rows)
+        n, t, _ = log_probs.shape
+        input_lengths = torch.full((n,), t, dtype=torch.long)
+        return F.ctc_loss(
+            log_probs.transpose(0, 1),
+            targets,
+            input_lengths,
+            target_lengths,
+            blank=labels.BLANK,
+            zero_infinity=True,
+        )
+
+    def loss(self, model: nn.Module, x: torch.Tensor, rows: np.ndarray, data: PlateSet) -> torch.Tensor:
+        return self._ctc(model(x), data, rows)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, data: PlateSet, batch_size: int) -> dict[str, float]:
+        model.eval()
+        losses, pairs = [], []
+        for x, rows in eval_batches(data, np.arange(len(data)), batch_size):
+            lp = model(x)
+            losses.append(float(self._ctc(lp, data, rows)) * len(rows))
+            for r, seq in zip(rows, lp.numpy(), strict=True):
+                ids, _ = ctc.greedy_decode(seq)
+                pairs.append((data.texts[int(r)], labels.decode_ids(ids)))
+        return {"val_loss": sum(losses) / max(1, len(data)), "exact": exact(pairs), "cer": cer(pairs)}
