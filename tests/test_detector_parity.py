@@ -13,6 +13,7 @@ Training suite: `pytest -m slow tests/test_detector_parity.py` (skipped without 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 YOLO_PY = REPO / ".venv-yolo" / "bin" / "python"
-MODELS = REPO / "models"
+MODELS = Path(os.environ.get("THAIPLATE_MODELS") or REPO / "models")
 SHARED = REPO.parent / "shared" / "datasets"
 IMAGE_SOURCES = (
     REPO / "data" / "detect" / "val" / "images",

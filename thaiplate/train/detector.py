@@ -139,11 +139,13 @@ def train_detector(
     hours: float | None = None,
     patience: int = 100,
     init: Path | None = None,
+    close_mosaic: int = 3,
 ) -> Path:
     """Train YOLOv8n from scratch (``yolov8n.yaml``, no pretrained download) and return best.pt.
 
     ``init`` starts from an existing checkpoint instead (e.g. ``models/detector.pt`` to fine-tune it on
-    real photos); architecture and class count stay the same.
+    real photos); architecture and class count stay the same. ``close_mosaic`` is 3, not
+    ultralytics' 10: CPU runs here are ~15 epochs, and mosaic is what packs many small plates per batch.
 
     The run folder is ``out`` itself (ultralytics' project/name are derived from it), so args,
     weights, results.csv and the log stay together.
@@ -178,6 +180,7 @@ def train_detector(
             pretrained=False,
             single_cls=single_cls,
             patience=patience,
+            close_mosaic=close_mosaic,
             project=str(out.parent),
             name=out.name,
             exist_ok=True,

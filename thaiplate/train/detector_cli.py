@@ -37,6 +37,7 @@ def add_detector_parser(train_subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--threads", type=int, help="torch threads (share the CPU with other jobs)")
     p.add_argument("--hours", type=float, help="wall-clock budget; ultralytics fits epochs to it")
     p.add_argument("--patience", type=int, default=100, help="early-stopping patience (epochs)")
+    p.add_argument("--close-mosaic", type=int, default=3, help="final epochs without mosaic (default 3)")
     p.add_argument("--models-dir", type=Path, help="where to install detector.* (default: repo models/)")
     p.add_argument("--no-export", action="store_true", help="train only")
     p.add_argument(
