@@ -74,17 +74,25 @@ class Server:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, grace: float = 30.0) -> int:
-        """SIGTERM the frontend (graceful), then SIGKILL the session if it lingers."""
+    def request_stop(self) -> None:
+        """SIGTERM the Java frontend; its shutdown hook stops the Python workers. Signal-handler safe."""
         if self.alive():
             pid = self.java_pid()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM) if pid else self.proc.terminate()
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def stop(self, grace: float = 30.0) -> int:
+        """Graceful stop, then SIGKILL to the whole session if it lingers. Not for signal handlers."""
+        self.request_stop()
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.proc.wait(5)
         return self.proc.returncode
 
 
@@ -171,9 +179,11 @@ def wait_ready(server: Server, timeout: float = 120.0) -> None:
         if not server.alive():
             raise ServeError(f"TorchServe exited with code {server.proc.returncode} while starting")
         try:
-            status, _ = _request("GET", f"http://127.0.0.1:{server.ports.inference}/ping", timeout=2)
+            # with token auth on, 0.12 wants the inference key even on /ping (else HTTP 400)
+            server.token = read_tokens(server.run_dir)
+            url = f"http://127.0.0.1:{server.ports.inference}/ping"
+            status, _ = _request("GET", url, server.token.get("inference"), timeout=2)
             if status == 200:
-                server.token = read_tokens(server.run_dir)
                 return
         except (urllib.error.URLError, OSError):
             pass
@@ -254,13 +264,16 @@ def main() -> int:
     preload = [f"{PIPELINE}={PIPELINE}.mar"] if mode != "dag" else None
     server = start(store, env=env, ports=ports, run_dir=run_dir, preload=preload)
 
-    stopping = False
+    stop_deadline: float | None = None
 
     def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        print(f"serve: {signal.Signals(signum).name}, stopping TorchServe", flush=True)
-        server.stop()
+        # only flag + SIGTERM here: waiting on the child inside a handler would deadlock with the
+        # main thread's wait on the same Popen
+        nonlocal stop_deadline
+        if stop_deadline is None:
+            stop_deadline = time.monotonic() + 30.0
+            print(f"serve: {signal.Signals(signum).name}, stopping TorchServe", flush=True)
+        server.request_stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -271,18 +284,32 @@ def main() -> int:
         if mode != "dag":
             _wait_model(server, PIPELINE)
     except ServeError as e:
-        if stopping:
-            return 0
+        if stop_deadline is not None:
+            return _wait_exit(server, stop_deadline)
         print(f"serve: {e}", file=sys.stderr)
         server.stop()
         return 1
     for m in ("dag", "pipeline") if mode == "both" else (mode,):
         print(f"serve: ready ({m}, {env}); try:\n  {curl_hint(server, m, example_image())}", flush=True)
-    rc = server.proc.wait()
-    if stopping:
-        return 0
+    while server.alive() and stop_deadline is None:
+        time.sleep(0.5)
+    if stop_deadline is not None:
+        return _wait_exit(server, stop_deadline)
+    rc = server.proc.returncode
     print(f"serve: TorchServe exited unexpectedly with code {rc}", file=sys.stderr)
     return rc or 1
+
+
+def _wait_exit(server: Server, deadline: float) -> int:
+    """After a stop request: wait for TorchServe until ``deadline``, then SIGKILL its session."""
+    while server.alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if server.alive():
+        print("serve: TorchServe did not stop in time, killing it", file=sys.stderr, flush=True)
+        server.kill()
+        server.proc.wait(5)
+    print("serve: stopped", flush=True)
+    return 0
 
 
 def _wait_model(server: Server, name: str, timeout: float = 180.0) -> None:
