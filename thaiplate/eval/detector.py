@@ -167,10 +167,9 @@ def load_detector(models_dir: Path, threads: int = 1, conf: float | None = None)
     return OnnxDetector.from_dir(models_dir, **kwargs)
 
 
-def main(argv: list[str] | None = None) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from thaiplate.train.detector import DEFAULT_MODELS_DIR
 
-    p = argparse.ArgumentParser(prog="python -m thaiplate.eval.detector", description=__doc__.split("\n")[0])
     p.add_argument("--images", type=Path, required=True, help="folder of images with YOLO labels")
     p.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     p.add_argument("--threads", type=int, default=1)
@@ -183,7 +182,25 @@ def main(argv: list[str] | None = None) -> int:
         const="real_thai_street",
         help="merge the result into models/detector.yaml metrics[SECTION] and re-render the card",
     )
-    a = p.parse_args(argv)
+    p.set_defaults(func=run)
+    return p
+
+
+def add_detector_eval_parser(eval_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """``thaiplate eval detector``: one call for the eval CLI to register this evaluator."""
+    return add_arguments(
+        eval_subparsers.add_parser(
+            "detector", help="detector recall/precision at IoU 0.5 on images with YOLO labels"
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m thaiplate.eval.detector", description=__doc__.split("\n")[0])
+    return run(add_arguments(p).parse_args(argv))
+
+
+def run(a: argparse.Namespace) -> int:
     result = evaluate(load_detector(a.models, a.threads, a.conf), load_yolo_folder(a.images), a.iou)
     print(json.dumps(result, indent=2))
     if a.record:
