@@ -1,0 +1,102 @@
+"""Shared fixtures. ``torchserve``: one REAL TorchServe per test session (tests marked ``server``).
+
+It builds the archives from ``$THAIPLATE_MODELS`` (else ``models/``) into a temp model store, starts
+TorchServe from ``.venv-serve`` when it exists (the torch-free serving env), with token auth disabled
+and free ports, registers the workflow and ``pipeline.mar``, and at the end stops it and checks that
+no Java frontend or Python worker of this server is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVE_VENV = ROOT / ".venv-serve"
+STAGES = ("detector", "recognizer", "classifier")
+
+
+def serving_python() -> Path:
+    py = SERVE_VENV / "bin" / "python"
+    return py if py.exists() else Path(sys.executable)
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("THAIPLATE_MODELS") or ROOT / "models")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_processes(run_dir: Path) -> list[int]:
+    """PIDs whose command line mentions this server's run dir (Java frontend and its workers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(run_dir) in cmd and ("java" in cmd or "model_service_worker" in cmd):
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture(scope="session")
+def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from thaiplate.serving import server as ts
+
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed: TorchServe needs a JRE 17")
+    mdir = models_dir()
+    missing = [n for n in STAGES if not (mdir / f"{n}.yaml").exists()]
+    if missing:
+        pytest.skip(f"no {', '.join(missing)} model in {mdir} yet (set THAIPLATE_MODELS or add models/)")
+    base = tmp_path_factory.mktemp("torchserve")
+    store, run_dir = base / "model_store", base / "run"
+    py = serving_python()
+    build = subprocess.run(
+        [str(py), "-m", "thaiplate.cli", "archive", "--models-dir", str(mdir), "--out", str(store)],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    ports = ts.Ports(free_port(), free_port(), free_port())
+    server = ts.start(
+        store,
+        env="dev",
+        ports=ports,
+        run_dir=run_dir,
+        auth=False,
+        preload=[f"{ts.PIPELINE}={ts.PIPELINE}.mar"],
+        torchserve=str(py.parent / "torchserve"),
+        log_file=base / "torchserve.log",
+    )
+    try:
+        ts.wait_ready(server, timeout=180)
+        ts.register_workflow(server)
+        ts._wait_model(server, ts.PIPELINE)
+    except Exception:
+        server.stop()
+        log = (base / "torchserve.log").read_text(errors="replace")[-4000:]
+        pytest.fail(f"TorchServe did not come up; log tail:\n{log}")
+    server.log_file = base / "torchserve.log"  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+    deadline = time.monotonic() + 10
+    while server_processes(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = server_processes(run_dir)
+    assert not left, f"orphan TorchServe processes after stop: {left}"
