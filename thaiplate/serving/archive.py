@@ -104,13 +104,15 @@ def build_all(models_dir: Path, out: Path, root: Path = ROOT) -> list[Path]:
     configs = root / "archive" / "model-config"
     handlers = root / "handlers"
     built: list[Path] = []
-    all_files: list[Path] = []
-    versions: dict[str, str] = {}
+    found = {name: model_files(models_dir, name) for name in STAGES}  # fail before building anything
+    all_files = [f for files, _ in found.values() for f in files]
+    versions = {name: version for name, (_, version) in found.items()}
     for name in STAGES:
-        files, version = model_files(models_dir, name)
-        all_files += files
-        versions[name] = version
-        built.append(build_mar(name, handlers / f"{name}.py", files, version, configs / f"{name}.model-config.yaml", out))
+        files, version = found[name]
+        if name == "detector":  # only their input size: the detector node shrinks crops to it
+            files = files + [models_dir / "recognizer.yaml", models_dir / "classifier.yaml"]
+        config = configs / f"{name}.model-config.yaml"
+        built.append(build_mar(name, handlers / f"{name}.py", files, version, config, out))
     pipeline_version = "-".join(f"{n[0]}{versions[n]}" for n in STAGES)  # e.g. d1.0-r0.3-c0.2
     built.append(
         build_mar(

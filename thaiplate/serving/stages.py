@@ -19,6 +19,7 @@ import numpy as np
 
 from thaiplate.image import ImageError, decode_image
 from thaiplate.pipeline import Pipeline, assemble
+from thaiplate.preprocess import resize_crop
 from thaiplate.serving import payload
 from thaiplate.serving.handler_base import (
     Reply,
@@ -73,6 +74,23 @@ class PayloadStage(StageHandler):
         return [self.node_reply(*w.items) for w in works]
 
 
+def shared_input_size(model_dir: Path) -> tuple[int, int] | None:
+    """The plate input ``(height, width)`` of the recogniser and classifier, if their YAMLs agree.
+
+    Why: a rectified crop of a close-up photo can be megabytes, and node replies are capped by
+    TorchServe's ``max_response_size`` (6.5 MB). Both later nodes start with ``resize_crop`` to this
+    size, which is the identity on a crop already that size, so resizing once here gives byte-identical
+    tensors and a ~36 KB crop. The two YAMLs are packed into detector.mar for this only.
+    """
+    from thaiplate.runtime import ModelSpec
+
+    paths = [model_dir / f"{name}.yaml" for name in ("recognizer", "classifier")]
+    if not all(p.is_file() for p in paths):
+        return None
+    sizes = {(s.height, s.width) for s in (ModelSpec.load(p) for p in paths)}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
 class DetectorStage(StageHandler):
     """First DAG node: request -> decoded images -> detections + rectified crops (a payload)."""
 
@@ -80,6 +98,11 @@ class DetectorStage(StageHandler):
         from thaiplate.detect import OnnxDetector
 
         self.pipeline = Pipeline(OnnxDetector.from_dir(model_dir), None)  # type: ignore[arg-type]
+        self.crop_size = shared_input_size(model_dir)
+
+    def _shrink(self, crop: np.ndarray) -> np.ndarray:
+        """Crop -> the recogniser/classifier input size, when known (see :func:`shared_input_size`)."""
+        return resize_crop(crop, *self.crop_size) if self.crop_size else crop
 
     def inference(self, works: list[Work]) -> list[Work]:
         for w in works:
@@ -100,7 +123,7 @@ class DetectorStage(StageHandler):
         return {
             "image": {"width": int(w), "height": int(h)},
             "detections": [payload.to_json(d) for d, _ in pairs],
-            "crops": [c for _, c in pairs],
+            "crops": [self._shrink(c) for _, c in pairs],
             "timings_ms": {"decode": decode_ms, "detect": _ms(t1)},
             "models": self.pipeline.models,
         }
