@@ -250,6 +250,17 @@ def main() -> int:
     needed = ([f"{WORKFLOW}.war", "detector.mar", "recognizer.mar", "classifier.mar"] if mode != "pipeline" else [])
     needed += ["pipeline.mar"] if mode != "dag" else []
     missing = [n for n in needed if not (store / n).exists()]
+    if env != "prod" and (missing or _stale(store)):
+        # dev convenience: the README's first command works on a fresh checkout; prod bakes archives
+        from thaiplate.serving.archive import ArchiveError, build_all
+
+        try:
+            for path in build_all(ROOT / "models", store):
+                print(f"serve: built {path}", flush=True)
+        except ArchiveError as e:
+            print(f"serve: cannot build archives: {e}", file=sys.stderr)
+            return 1
+        missing = []
     if missing:
         print(f"serve: {', '.join(missing)} missing in {store}; run scripts/build-archives", file=sys.stderr)
         return 1
@@ -310,6 +321,15 @@ def _wait_exit(server: Server, deadline: float) -> int:
         server.proc.wait(5)
     print("serve: stopped", flush=True)
     return 0
+
+
+def _stale(store: Path) -> bool:
+    """True when the default model store is older than models/, handlers/ or archive/ (dev only)."""
+    if store != (ROOT / "model_store").resolve() or not (store / f"{WORKFLOW}.war").exists():
+        return False
+    built = min(p.stat().st_mtime for p in store.glob("*.?ar"))
+    sources = [p for d in ("models", "handlers", "archive") for p in (ROOT / d).rglob("*") if p.is_file()]
+    return any(p.stat().st_mtime > built for p in sources)
 
 
 def _wait_model(server: Server, name: str, timeout: float = 180.0) -> None:
