@@ -1,0 +1,86 @@
+"""Handler plumbing without TorchServe or models: payload codec, reply shaping, per-request statuses."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from thaiplate.image import ImageError
+from thaiplate.results import Candidate, Detection, PipelineResult, TextReading
+from thaiplate.serving import payload
+from thaiplate.serving.handler_base import Work, request_content_type, shape_reply
+from thaiplate.serving.stages import PipelineStage
+
+
+class FakeContext:
+    """The parts of ts.context.Context a handler uses."""
+
+    def __init__(self, headers: list[dict]):
+        self.headers = headers
+        self.status: dict[int, tuple[int, str]] = {}
+        self.content_type: dict[int, str] = {}
+
+    def get_all_request_header(self, idx: int) -> dict:
+        return self.headers[idx]
+
+    def set_response_status(self, code: int, phrase: str = "", idx: int = 0) -> None:
+        self.status[idx] = (code, phrase)
+
+    def set_response_content_type(self, idx: int, value: str) -> None:
+        self.content_type[idx] = value
+
+
+def test_payload_roundtrip_keeps_arrays_and_results():
+    det = Detection((1.5, 2.0, 30.25, 14.0), np.float32(0.875), ((1.0, 2.0), (3.0, 4.0), (5.0, 6.0), (7.0, 8.0)))
+    reading = TextReading("กข 12", 0.9, [0.9, 0.8], [Candidate("กข 12", 0.9)], "กข12", True, "car")
+    crops = [np.arange(64 * 192 * 3, dtype=np.uint8).reshape(64, 192, 3), np.zeros((5, 7, 3), np.uint8)]
+    doc = {"single": True, "items": [{"detections": payload.to_json([det]), "readings": payload.to_json([reading])}]}
+    back, arrays = payload.unpack(payload.pack(doc, crops))
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, crops, strict=True))
+    assert payload.detection(back["items"][0]["detections"][0]) == Detection(
+        (1.5, 2.0, 30.25, 14.0), float(np.float32(0.875)), ((1.0, 2.0), (3.0, 4.0), (5.0, 6.0), (7.0, 8.0))
+    )
+    assert payload.reading(back["items"][0]["readings"][0]) == reading
+
+
+def test_payload_rejects_foreign_bytes():
+    with pytest.raises(payload.PayloadError):
+        payload.unpack(b"\xff\xd8\xff\xe0 a jpeg, not a payload")
+
+
+def test_reply_shapes():
+    err = ImageError("not_an_image", "nope", 400)
+    ok = {"plates": []}
+    assert shape_reply(Work(single=True), [ok]).body == ok
+    assert shape_reply(Work(single=True), [err]).status == 400
+    mixed = shape_reply(Work(single=False), [ok, err])
+    assert mixed.status == 200 and mixed.body[1] == err.to_dict()
+    assert shape_reply(Work(single=False), [err, err]).status == 400
+    big = ImageError("too_many_images", "17", 413)
+    assert shape_reply(Work(single=True, error=big), []).status == 413
+
+
+def test_content_type_from_parameter_or_request_header():
+    ctx = FakeContext([{"body": {"content-type": "image/png"}}, {"Content-Type": "application/json"}, {}])
+    assert [request_content_type(ctx, i) for i in range(3)] == ["image/png", "application/json", None]
+
+
+def test_pipeline_handler_answers_each_request_with_its_own_status(monkeypatch):
+    class FakePipeline:
+        def run(self, data: bytes) -> PipelineResult:
+            if data.startswith(b"bad"):
+                raise ImageError("not_an_image", "bad bytes", 400)
+            return PipelineResult(plates=[], image={"width": 1, "height": 1})
+
+    handler = PipelineStage()
+    handler.pipeline = FakePipeline()  # type: ignore[assignment]
+    handler.initialized = True
+    ctx = FakeContext([{"body": {"content-type": "image/jpeg"}}] * 3)
+    out = handler.handle([{"body": b"\xff\xd8good"}, {"body": b"bad" + bytes(300)}, {"body": b""}], ctx)
+    assert len(out) == 3
+    assert json.loads(out[0])["plates"] == [] and 0 not in ctx.status
+    assert json.loads(out[1])["error"]["code"] == "not_an_image" and ctx.status[1][0] == 400
+    assert json.loads(out[2])["error"]["code"] == "empty" and ctx.status[2] == (400, "Bad Request")
+    assert set(ctx.content_type.values()) == {"application/json"}
