@@ -1,0 +1,197 @@
+"""A TorchServe for a benchmark: :mod:`thaiplate.serving.server` with three bench-only twists.
+
+``server.start`` is used as it is (same config rendering, private temp dir, shutdown path as the
+container); the twists go through its ``torchserve=`` argument, a tiny launcher script that
+
+1. appends config overrides before TorchServe reads the file (Java ``Properties``: the last
+   occurrence of a key wins; ``render_config`` appends its own override the same way):
+   ``metrics_mode=prometheus`` so ``:METRICS/metrics`` exposes the per-model latency counters (in the
+   default log mode the endpoint is empty and ``log4j2.xml`` switches the metric loggers off), and, for
+   the production config, an inference address on 127.0.0.1 instead of 0.0.0.0 (a benchmark on a
+   shared machine must not listen on the network);
+2. ``exec taskset -c CPUS torchserve ...``: the CPU affinity is inherited by the JVM and by every Python
+   worker it forks, so the whole server runs on the given cores, and nothing else of ours does;
+3. free ports per run (HTTP and gRPC: TorchServe always opens gRPC, default 7070/7071), so
+   several servers can share the machine.
+
+The production config (``config.prod.properties``: 96 MiB serial-GC JVM, 2 netty threads, prometheus
+metrics, no model API) is the default because that is what is deployed, with one difference: token
+auth is off (``server.start(auth=False)``). TorchServe 0.12 answers ``/ping`` without a token with 400,
+and ``server.wait_ready`` pings without one, so a token-auth server never becomes "ready" for it; the
+token check itself is a map lookup in the frontend, far below what this benchmark can resolve.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import shutil
+import socket
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from thaiplate.serving import server as ts
+
+LAUNCHER = "torchserve-bench"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_ports() -> ts.Ports:
+    return ts.Ports(inference=free_port(), management=free_port(), metrics=free_port())
+
+
+def serve_venv_torchserve() -> str:
+    """TorchServe of the serving venv even when the benchmark itself runs in the dev venv."""
+    serve = ts.ROOT / ".venv-serve" / "bin" / "torchserve"
+    return str(serve) if serve.is_file() else ts.torchserve_bin()
+
+
+def write_launcher(run_dir: Path, overrides: dict[str, str], cpus: str | None, torchserve: str | None = None) -> Path:
+    """The wrapper script passed to ``server.start(torchserve=...)``; see the module docstring."""
+    config = run_dir / "config.properties"
+    lines = "\n".join(f"{k}={v}" for k, v in overrides.items())
+    real = torchserve or serve_venv_torchserve()
+    pin = ""
+    if cpus:
+        taskset = shutil.which("taskset")
+        if not taskset:
+            raise ts.ServeError("taskset not found (util-linux); run without CPU pinning or install it")
+        pin = f"{shlex.quote(taskset)} -c {shlex.quote(cpus)} "
+    script = (
+        "#!/bin/sh\n"
+        "# written by thaiplate.bench.service: config overrides, then TorchServe pinned to CPUs\n"
+        f"cat >> {shlex.quote(str(config))} <<'EOF'\n"
+        "# appended by thaiplate.bench.service\n"
+        f"{lines}\n"
+        "EOF\n"
+        f'exec {pin}{shlex.quote(real)} "$@"\n'
+    )
+    path = run_dir / LAUNCHER
+    path.write_text(script, encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+@dataclass
+class BenchServer:
+    server: ts.Server
+    mode: str  # dag | pipeline | both
+    cpus: str | None
+    env: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.ports.inference}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.ports.metrics}/metrics"
+
+    @property
+    def token(self) -> str | None:
+        return self.server.token.get("inference")
+
+    @property
+    def root_pid(self) -> int:
+        """The launcher: the whole tree (launcher, JVM, workers) hangs under it."""
+        return self.server.proc.pid
+
+    def endpoints(self) -> dict[str, str]:
+        out = {}
+        if self.mode in ("dag", "both"):
+            out["dag"] = f"/wfpredict/{ts.WORKFLOW}"
+        if self.mode in ("pipeline", "both"):
+            out["pipeline"] = f"/predictions/{ts.PIPELINE}"
+        return out
+
+    def worker_names(self) -> dict[int, str]:
+        """Worker pid -> model name, from the management API (``GET /models/NAME`` lists workers)."""
+        names = {}
+        tok = self.server.token.get("management")
+        for model in self.models():
+            try:
+                doc = _get_json(f"{self.server.management_url}/models/{model}", tok)
+            except OSError:
+                continue
+            for entry in doc if isinstance(doc, list) else [doc]:
+                for w in entry.get("workers", []):
+                    if w.get("pid"):
+                        names[int(w["pid"])] = model
+        return names
+
+    def models(self) -> list[str]:
+        tok = self.server.token.get("management")
+        try:
+            doc = _get_json(f"{self.server.management_url}/models?limit=100", tok)
+        except OSError:
+            return []
+        return [m["modelName"] for m in doc.get("models", [])]
+
+
+def _get_json(url: str, token: str | None, timeout: float = 5.0):
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+@contextlib.contextmanager
+def running(
+    model_store: Path,
+    mode: str = "both",
+    *,
+    cpus: str | None = "0",
+    env: str = "prod",
+    run_dir: Path | None = None,
+    start_timeout: float = 300.0,
+) -> Iterator[BenchServer]:
+    """Start TorchServe with ``mode`` registered, yield it ready, always stop it."""
+    if mode not in ts.MODES:
+        raise ValueError(f"mode must be one of {ts.MODES}, got {mode!r}")
+    model_store = Path(model_store).resolve()
+    needed = ([f"{ts.WORKFLOW}.war", "detector.mar", "recognizer.mar", "classifier.mar"] if mode != "pipeline" else [])
+    needed += [f"{ts.PIPELINE}.mar"] if mode != "dag" else []
+    missing = [n for n in needed if not (model_store / n).exists()]
+    if missing:
+        raise ts.ServeError(f"{', '.join(missing)} missing in {model_store}; run scripts/build-archives")
+    run_dir = Path(run_dir or tempfile.mkdtemp(prefix="thaiplate-bench-"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ports = free_ports()
+    # gRPC is on by default at 7070/7071 whatever the config says about HTTP: move it off the
+    # defaults, or a second TorchServe on this machine fails to bind and exits
+    overrides = {
+        "metrics_mode": "prometheus",
+        "grpc_inference_port": str(free_port()),
+        "grpc_management_port": str(free_port()),
+    }
+    if env == "prod":
+        overrides["inference_address"] = f"http://127.0.0.1:{ports.inference}"
+    launcher = write_launcher(run_dir, overrides, cpus)
+    preload = [f"{ts.PIPELINE}={ts.PIPELINE}.mar"] if mode != "dag" else None
+    server = ts.start(
+        model_store, env=env, ports=ports, run_dir=run_dir, preload=preload, torchserve=str(launcher),
+        log_file=run_dir / "torchserve.log", auth=False,
+    )  # fmt: skip
+    try:
+        ts.wait_ready(server, timeout=start_timeout)
+        if mode != "pipeline":
+            ts.register_workflow(server, timeout=start_timeout)
+        if mode != "dag":
+            ts._wait_model(server, ts.PIPELINE, timeout=start_timeout)
+        yield BenchServer(server, mode, cpus, env)
+    except ts.ServeError as e:
+        log = run_dir / "torchserve.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise ts.ServeError(f"{e}\n--- {log} (tail) ---\n{tail}") from e
+    finally:
+        server.stop()
