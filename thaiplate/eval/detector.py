@@ -200,13 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     return run(add_arguments(p).parse_args(argv))
 
 
+def _dataset_name(images: Path) -> str:
+    images = images.resolve()
+    return f"{images.parent.name}/{images.name}" if images.name in {"images", "val", "valid"} else images.name
+
+
 def run(a: argparse.Namespace) -> int:
     result = evaluate(load_detector(a.models, a.threads, a.conf), load_yolo_folder(a.images), a.iou)
     print(json.dumps(result, indent=2))
     if a.record:
         from thaiplate.train.detector import record_metrics
 
-        record_metrics(a.models, a.record, {"dataset": a.images.name, "match_iou": a.iou, **result})
+        record_metrics(a.models, a.record, {"dataset": _dataset_name(a.images), "match_iou": a.iou, **result})
     return 0
 
 

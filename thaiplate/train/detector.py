@@ -109,7 +109,7 @@ def prepare_data_yaml(data_yaml: Path, out: Path) -> tuple[Path, bool]:
     names = spec.get("names") or ["plate"]
     n_classes = len(names)
     single_cls = n_classes != 1
-    spec.update(path=str(base), nc=1, names={0: "plate"})
+    spec.update(path=str(base), nc=1, names={0: "plate"}, source=str(data_yaml))
     spec.pop("download", None)
     out.mkdir(parents=True, exist_ok=True)
     resolved = out / "data.resolved.yaml"

@@ -18,7 +18,11 @@ def _fmt(v: Any) -> str:
 def _table(d: dict[str, Any]) -> str:
     if not d:
         return "_not measured yet_\n"
-    rows = [f"| {k} | {_fmt(v)} |" for k, v in d.items() if not isinstance(v, dict | list)]
+    rows = [
+        f"| {k} | {', '.join(f'{a}: {b}' for a, b in v.items()) if isinstance(v, dict) else _fmt(v)} |"
+        for k, v in d.items()
+        if not isinstance(v, list)
+    ]
     return "| metric | value |\n|---|---|\n" + "\n".join(rows) + "\n"
 
 
@@ -49,7 +53,7 @@ def render(meta: dict[str, Any]) -> str:
 | status / exported | {status} / {meta.get("exported", "?")} |
 
 ## Data
-- **Training:** `thaiplate synth detect` scenes (seed {tr.get("data_seed", "?")}): {tr.get("train_images", "?")} train /
+- **Training:** `{tr.get("data_command", "thaiplate synth detect")}` scenes: {tr.get("train_images", "?")} train /
   {tr.get("val_images", "?")} val images, 0–3 rendered Thai plates each, on procedural backgrounds and on the
   MIT-licensed `dashcam-plates-mit` frames with Thai plates pasted over the foreign ones.
 - **Never trained on** `thai-street-frames` or `thai-plate-crops-real` (evaluation only, no licence). The real-frame

@@ -130,6 +130,10 @@ def _training_info(out: Path) -> dict[str, object]:
     resolved = out / "data.resolved.yaml"
     if resolved.exists():
         spec = yaml.safe_load(resolved.read_text())
+        source = Path(spec.get("source", ""))
+        if source.is_file():  # `thaiplate synth detect` writes its command as the yaml's first line
+            first = source.read_text().split("\n", 1)[0]
+            info["data_command"] = first.lstrip("# ").strip() if first.startswith("#") else str(source)
         for split in ("train", "val"):
             folder = Path(spec[split] if isinstance(spec[split], str) else spec[split][0])
             if folder.is_dir():
