@@ -59,7 +59,7 @@ def synthetic_plate_scene() -> tuple[bytes, str]:
     rng = np.random.default_rng(7)
     spec = sample_plate(rng, PlateType.PRIVATE_CAR)
     try:
-        plate = render_plate(spec, rng, px_per_mm=1.0)
+        plate = render_plate(spec, rng, px_per_mm=0.6)
     except Exception as e:  # noqa: BLE001 - e.g. Thai fonts missing on this machine
         pytest.skip(f"cannot render a synthetic plate here: {type(e).__name__}: {e}")
     h, w = plate.rgb.shape[:2]
