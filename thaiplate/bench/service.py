@@ -14,11 +14,9 @@ container); the twists go through its ``torchserve=`` argument, a tiny launcher 
 3. free ports per run (HTTP and gRPC: TorchServe always opens gRPC, default 7070/7071), so
    several servers can share the machine.
 
-The production config (``config.prod.properties``: 96 MiB serial-GC JVM, 2 netty threads, prometheus
-metrics, no model API) is the default because that is what is deployed, with one difference: token
-auth is off (``server.start(auth=False)``). TorchServe 0.12 answers ``/ping`` without a token with 400,
-and ``server.wait_ready`` pings without one, so a token-auth server never becomes "ready" for it; the
-token check itself is a map lookup in the frontend, far below what this benchmark can resolve.
+The production config (``config.prod.properties``: token auth, 96 MiB serial-GC JVM, 2 netty
+threads, prometheus metrics, no model API) is the default because that is what is deployed; the
+inference key comes back in ``BenchServer.token`` and every benchmark request carries it.
 """
 
 from __future__ import annotations
@@ -105,6 +103,23 @@ class BenchServer:
         """The launcher: the whole tree (launcher, JVM, workers) hangs under it."""
         return self.server.proc.pid
 
+    def affinity(self) -> dict[str, str]:
+        """``Cpus_allowed_list`` of every process of the server (launcher, JVM, workers), by role:
+        proof that the pinning reached the workers TorchServe forked."""
+        from thaiplate.bench import memory
+
+        names = self.worker_names()
+        out = {}
+        for pid in memory.process_tree(self.root_pid):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            cpus = next((ln.split(":", 1)[1].strip() for ln in status.splitlines() if ln.startswith("Cpus_allowed_list")), "?")
+            role = f"worker:{names[pid]}" if pid in names else memory.role(pid)
+            out[f"{role} ({pid})"] = cpus
+        return out
+
     def endpoints(self) -> dict[str, str]:
         out = {}
         if self.mode in ("dag", "both"):
@@ -145,6 +160,19 @@ def _get_json(url: str, token: str | None, timeout: float = 5.0):
         return json.loads(r.read())
 
 
+def _wait_ready(server: ts.Server, timeout: float) -> None:
+    """``server.wait_ready``, retried while ``key_file.json`` is still being written (TorchServe creates
+    it, then fills it: a read in between is a JSON error, not a failed start)."""
+    for _ in range(20):
+        try:
+            return ts.wait_ready(server, timeout=timeout)
+        except ValueError:
+            import time
+
+            time.sleep(0.25)
+    ts.wait_ready(server, timeout=timeout)
+
+
 @contextlib.contextmanager
 def running(
     model_store: Path,
@@ -154,6 +182,7 @@ def running(
     env: str = "prod",
     run_dir: Path | None = None,
     start_timeout: float = 300.0,
+    auth: bool | None = None,
 ) -> Iterator[BenchServer]:
     """Start TorchServe with ``mode`` registered, yield it ready, always stop it."""
     if mode not in ts.MODES:
@@ -180,10 +209,10 @@ def running(
     preload = [f"{ts.PIPELINE}={ts.PIPELINE}.mar"] if mode != "dag" else None
     server = ts.start(
         model_store, env=env, ports=ports, run_dir=run_dir, preload=preload, torchserve=str(launcher),
-        log_file=run_dir / "torchserve.log", auth=False,
+        log_file=run_dir / "torchserve.log", auth=auth,
     )  # fmt: skip
     try:
-        ts.wait_ready(server, timeout=start_timeout)
+        _wait_ready(server, start_timeout)
         if mode != "pipeline":
             ts.register_workflow(server, timeout=start_timeout)
         if mode != "dag":
@@ -195,3 +224,28 @@ def running(
         raise ts.ServeError(f"{e}\n--- {log} (tail) ---\n{tail}") from e
     finally:
         server.stop()
+
+
+def build_store(models_dir: Path, out: Path) -> Path:
+    """Archives of ``models_dir`` into ``out`` with the serving venv's archivers (``thaiplate archive``)."""
+    import subprocess
+    import sys
+
+    py = ts.ROOT / ".venv-serve" / "bin" / "python"
+    cmd = [str(py if py.is_file() else sys.executable), "-m", "thaiplate.cli", "archive",
+           "--models-dir", str(models_dir), "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ts.ServeError(f"building archives from {models_dir} failed:\n{proc.stderr or proc.stdout}")
+    return out
+
+
+def model_versions(models_dir: Path) -> dict[str, str]:
+    import yaml
+
+    out = {}
+    for name in ("detector", "recognizer", "classifier"):
+        p = Path(models_dir) / f"{name}.yaml"
+        if p.is_file():
+            out[name] = str((yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("version", "?"))
+    return out
