@@ -125,6 +125,34 @@ def goals(stall_runs: list[load.LevelResult], results: list[load.LevelResult], r
     return rows
 
 
+def stage_times(pipe, images: list[payloads.Payload], n: int, cpus: set[int]) -> dict[str, float]:
+    """Mean stage timings (ms) of the library over ``n`` requests, pinned like the server: where the
+    floor's time goes. Decoding is timed here (``decode_image`` then ``run_array``, which is what
+    ``Pipeline.run`` does) because ``run``'s own ``decode`` entry is overwritten by ``run_array``'s 0."""
+    from thaiplate.image import decode_image
+
+    sums: dict[str, float] = {}
+    with load.pinned(cpus):
+        for i in range(n):
+            t0 = time.perf_counter()
+            image = decode_image(images[i % len(images)].data)
+            t1 = time.perf_counter()
+            res = pipe.run_array(image)
+            t2 = time.perf_counter()
+            parts = {"decode": (t1 - t0) * 1000, **{k: v for k, v in res.timings_ms.items() if k not in ("decode", "total")},
+                     "total": (t2 - t0) * 1000}  # fmt: skip
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+    return {k: v / n for k, v in sums.items()}
+
+
+def node_breakdown(r: load.LevelResult | None) -> dict[str, dict[str, float]]:
+    """TorchServe's per-model means of one level: ``{model: {queue_ms, model_ms}}``."""
+    if r is None:
+        return {}
+    return {m: {"queue_ms": t.queue_ms, "model_ms": t.model_ms} for m, t in r.server.items()}
+
+
 # ------------------------------------------------------------------------------ markdown
 
 
@@ -198,6 +226,22 @@ def render(doc: dict, results: list[load.LevelResult], stall_runs: list[load.Lev
             f"| {r.concurrency} | {r.requests} | {r.errors} | {r.stalls.total} | {r.stalls.by_node or '–'} "
             f"| {_f(r.throughput_rps, 1)} | {_f(r.latency.p50, 1)} | {_f(r.latency.p99, 1)} | {_f(r.latency.max, 1)} |"
         )
+    lines += ["", "## Where the time goes (concurrency 1)", ""]
+    st = doc.get("inprocess_stage_ms") or {}
+    if st:
+        lines.append(f"In-process `Pipeline.run` on {g} photos, mean ms: "
+                     + ", ".join(f"{k} {v:.1f}" for k, v in st.items()) + ".")  # fmt: skip
+        lines.append("")
+    lines += ["| server model (TorchServe metrics) | queue ms | model ms |", "|---|---|---|"]
+    for label, nodes in (("dag", doc["breakdown_c1"].get("dag", {})), ("pipeline", doc["breakdown_c1"].get("pipeline", {}))):
+        for m, t in nodes.items():
+            lines.append(f"| {label}: {m} | {_f(t['queue_ms'], 1)} | {_f(t['model_ms'], 1)} |")
+    lines += [
+        "",
+        "`queue ms` is job creation -> taken by the worker (it includes the batch window of a DAG node at low "
+        "load); `model ms` is the rest (frontend <-> worker transfer, handler, ONNX). The gap between the "
+        "client's p50 and the sum of these is the HTTP/frontend/DAG-executor path.",
+    ]
     if mem_tables:
         lines += ["", "## Memory per mode (`scripts/measure-memory`, server not pinned)", ""]
         for t in mem_tables:
@@ -273,6 +317,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 results.append(r)
                 log(f"c={c} {mode:<9} {r.requests} req {r.errors} err {r.throughput_rps:6.1f} req/s "
                     f"p50 {r.latency.p50:7.1f} p99 {r.latency.p99:7.1f} ms stalls {r.stalls.total}")  # fmt: skip
+        stage_ms = stage_times(pipe, goal_images, args.stage_requests, server_cpus)
         for c in args.stall_levels:
             r = load.measure_level(
                 "dag", eps["dag"], client_for("dag"), goal_images, c, args.stall_requests, args.stall_duration,
@@ -326,6 +371,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         "ratios": ratio_rows,
         "stalls": [r.to_dict() for r in stall_runs],
         "memory": [m.to_dict() for m in mem_reports],
+        "inprocess_stage_ms": stage_ms,
+        "breakdown_c1": {m: node_breakdown(by(results, m, 1)) for m in ("dag", "pipeline")},
     }  # fmt: skip
     doc["goals"] = goals(stall_runs, results, ratio_rows)
 
@@ -360,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stall-requests", type=int, help="DAG requests per stall level (default 2000; quick 100)")
     ap.add_argument("--stall-levels", type=parse_levels, default=[1, 4, 8])
     ap.add_argument("--stall-duration", type=float, default=900.0, help="max seconds per stall level")
+    ap.add_argument("--stage-requests", type=int, default=50, help="in-process requests for the stage breakdown")
     ap.add_argument("--memory-requests", type=int, help="requests per measure-memory run (default 500; quick 50)")
     ap.add_argument("--no-memory", action="store_true", help="skip measure-memory of each mode")
     ap.add_argument("--server-cpus", default="0", help="taskset CPU list for TorchServe")
