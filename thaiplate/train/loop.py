@@ -14,7 +14,7 @@ import random
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
 from thaiplate.preprocess import normalize
@@ -38,6 +38,7 @@ class TrainConfig:
     val_data: str
     out: str
     epochs: int = 6
+    epoch_size: int | None = None  # samples per epoch (a fresh random subset each epoch); None = all rows
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -121,7 +122,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def warmup_cosine(total_steps: int, warmup_frac: float) -> callable:
+def warmup_cosine(total_steps: int, warmup_frac: float) -> Callable[[int], float]:
     warmup = max(1, int(total_steps * warmup_frac))
 
     def factor(step: int) -> float:
@@ -171,7 +172,7 @@ def plot_curves(csv_path: Path, png_path: Path, title: str) -> None:
 class RunState:
     epoch: int = 0  # completed epochs
     step: int = 0
-    best: float = -math.inf
+    best: list[float] = field(default_factory=lambda: [-math.inf, -math.inf])  # (select_metric, -val_loss)
     best_metrics: dict = field(default_factory=dict)
 
 
@@ -202,9 +203,9 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | N
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dataset = CropDataset(train_set.images, rows, Jitter(**cfg.jitter), cfg.seed)
     loader_gen = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(
-        dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=loader_gen
-    )
+    n_epoch = min(cfg.epoch_size or len(rows), len(rows))
+    sampler = RandomSampler(dataset, num_samples=n_epoch, generator=loader_gen)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=True)
     steps_per_epoch = len(loader)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, warmup_cosine(cfg.epochs * steps_per_epoch, cfg.warmup_frac)
@@ -227,7 +228,7 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | N
     running, seen = 0.0, 0
     t0 = time.time()
 
-    def log_eval(epoch_float: float) -> dict[str, float]:
+    def log_eval(epoch_float: float) -> None:
         nonlocal running, seen
         metrics = task.evaluate(model, val_set, cfg.batch_size * 2)
         model.train()
@@ -247,15 +248,23 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | N
                 w.writeheader()
             w.writerow(row)
         plot_curves(csv_path, out / "curves.png", f"{task.name}: {out.name}")
+        score = [metrics[task.select_metric], -metrics["val_loss"]]  # ties (e.g. exact=0 early) -> lower loss
+        if score > state.best:  # best.pt at every eval, so a long run can be exported early
+            state.best, state.best_metrics = (
+                score,
+                dict(metrics, epoch=round(epoch_float, 3), step=state.step),
+            )
+            torch.save(
+                {"model": model.state_dict(), "metrics": state.best_metrics, "config": asdict(cfg)},
+                out / "best.pt",
+            )
         print(f"[{task.name}] " + " ".join(f"{k}={v}" for k, v in row.items()), flush=True)
         running, seen = 0.0, 0
-        return metrics
 
     for epoch in range(state.epoch, cfg.epochs):
         model.train()
         dataset.set_epoch(cfg.seed * 1000 + epoch)
         bar = tqdm(loader, desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress)
-        metrics: dict[str, float] = {}
         for i, (x, batch_rows) in enumerate(bar):
             loss = task.loss(model, x, batch_rows.numpy(), train_set)
             opt.zero_grad(set_to_none=True)
@@ -274,15 +283,8 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | N
                     flush=True,
                 )
             if (i + 1) % eval_every == 0 or i + 1 == steps_per_epoch:
-                metrics = log_eval(epoch + (i + 1) / steps_per_epoch)
+                log_eval(epoch + (i + 1) / steps_per_epoch)
         state.epoch = epoch + 1
-        score = metrics[task.select_metric]
-        if score > state.best:
-            state.best, state.best_metrics = score, dict(metrics, epoch=state.epoch)
-            torch.save(
-                {"model": model.state_dict(), "metrics": state.best_metrics, "config": asdict(cfg)},
-                out / "best.pt",
-            )
         torch.save(
             {
                 "model": model.state_dict(),
@@ -294,5 +296,7 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | N
             },
             out / "last.pt",
         )
-    print(f"[{task.name}] done: best {task.select_metric}={state.best:.4f} {state.best_metrics}", flush=True)
+    print(
+        f"[{task.name}] done: best {task.select_metric}={state.best[0]:.4f} {state.best_metrics}", flush=True
+    )
     return state

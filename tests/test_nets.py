@@ -1,0 +1,90 @@
+"""CRNN / ProvinceNet: output contracts, size budgets, and that they can learn (tiny overfit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # the CI box is shared; intra-op threads thrash under oversubscription
+
+from toy_plates import toy_crop  # noqa: E402
+
+from thaiplate import labels  # noqa: E402
+from thaiplate.nets import CRNN, ProvinceNet  # noqa: E402
+from thaiplate.preprocess import batch_tensor, plate_tensor  # noqa: E402
+
+
+def n_params(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_preprocess_contract():
+    crop = np.full((40, 130, 3), 255, np.uint8)
+    x = plate_tensor(crop)
+    assert x.shape == (3, 64, 192) and x.dtype == np.float32
+    assert x.max() == pytest.approx(1.0)
+    big = np.zeros((300, 900, 3), np.uint8)
+    assert plate_tensor(big).min() == pytest.approx(-1.0)
+    b = batch_tensor([crop, big])
+    assert b.shape == (2, 3, 64, 192)
+    assert batch_tensor([]).shape == (0, 3, 64, 192)
+
+
+def test_crnn_shapes_and_budget():
+    m = CRNN().eval()
+    with torch.no_grad():
+        out = m(torch.zeros(2, 3, 64, 192))
+    assert out.shape == (2, 96, 1 + len(labels.charset()))
+    assert torch.allclose(out.exp().sum(-1), torch.ones(2, 96), atol=1e-5)  # log_softmax
+    assert n_params(m) * 4 <= 5_000_000  # <= 5 MB fp32
+
+
+def test_province_net_shapes_and_budget():
+    m = ProvinceNet().eval()
+    with torch.no_grad():
+        out = m(torch.zeros(2, 3, 64, 192))
+    assert out.shape == (2, len(labels.provinces()))
+    assert n_params(m) <= 2_000_000
+
+
+def toy_batch(n: int = 4):
+    rng = np.random.default_rng(0)
+    texts = ["1กข 1234", "ฆฎ 89", "9รถ 2019", "ทฬ 8414"][:n]
+    provs = labels.provinces()[:n]
+    crops = [toy_crop(t, p.name_th, rng) for t, p in zip(texts, provs, strict=True)]
+    return torch.from_numpy(batch_tensor(crops)), texts, torch.arange(n)
+
+
+def test_crnn_overfits_a_few_samples():
+    torch.manual_seed(0)
+    x, texts, _ = toy_batch()
+    seqs = [labels.encode(t) for t in texts]
+    targets = torch.tensor([c for s in seqs for c in s])
+    lengths = torch.tensor([len(s) for s in seqs])
+    m = CRNN(dropout=0.0)
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        lp = m(x)
+        loss = torch.nn.functional.ctc_loss(lp.transpose(0, 1), targets, torch.full((len(x),), 96), lengths)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses[::8]
+
+
+def test_province_net_overfits_a_few_samples():
+    torch.manual_seed(0)
+    x, _, y = toy_batch()
+    m = ProvinceNet(dropout=0.0)
+    opt = torch.optim.AdamW(m.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(15):
+        loss = torch.nn.functional.cross_entropy(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0], losses[::3]

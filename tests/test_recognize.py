@@ -1,0 +1,73 @@
+"""The committed recogniser/classifier ONNX models, run exactly as serving runs them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from thaiplate.runtime import default_models_dir
+
+MODELS = default_models_dir()
+HAVE = all((MODELS / f"{n}.yaml").exists() and (MODELS / f"{n}.onnx").exists() for n in ("recognizer", "classifier"))
+pytestmark = pytest.mark.skipif(not HAVE, reason=f"no committed recognizer/classifier models in {MODELS}")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    from thaiplate.synth.augment import AugmentConfig
+    from thaiplate.synth.crops import ocr_sample
+
+    rng = np.random.default_rng(12345)
+    samples = [ocr_sample(rng, AugmentConfig()) for _ in range(24)]
+    return [s[0] for s in samples], [s[1] for s in samples]
+
+
+@pytest.fixture(scope="module")
+def models():
+    from thaiplate.classify import OnnxClassifier
+    from thaiplate.recognize import OnnxRecognizer
+
+    return OnnxRecognizer.from_dir(MODELS), OnnxClassifier.from_dir(MODELS)
+
+
+def test_yaml_contract():
+    for name in ("recognizer", "classifier"):
+        spec = yaml.safe_load((MODELS / f"{name}.yaml").read_text(encoding="utf-8"))
+        assert spec["input"] == spec["input"] | {"height": 64, "width": 192}
+        assert str(spec["version"])
+
+
+def test_read_and_classify_types(models, synthetic):
+    rec, cls = models
+    crops, _ = synthetic
+    readings = rec.read(crops)
+    guesses = cls.classify(crops)
+    assert len(readings) == len(guesses) == len(crops)
+    for r, g in zip(readings, guesses, strict=True):
+        assert 0.0 <= r.confidence <= 1.0
+        assert len(r.candidates) <= 5
+        assert len(r.char_confidences) == len(r.text.replace(" ", ""))
+        assert len(g) == 3 and g[0].confidence >= g[1].confidence >= g[2].confidence
+    assert rec.read([]) == [] and cls.classify([]) == []
+
+
+def test_shared_tensor_gives_same_results(models, synthetic):
+    from thaiplate.preprocess import batch_tensor
+
+    rec, cls = models
+    crops, _ = synthetic
+    x = batch_tensor(crops[:4])
+    assert [r.text for r in rec.read(x)] == [r.text for r in rec.read(crops[:4])]
+    assert [g[0].code for g in cls.classify(x)] == [g[0].code for g in cls.classify(crops[:4])]
+
+
+def test_trained_models_read_synthetic_plates(models, synthetic):
+    rec, cls = models
+    spec = yaml.safe_load((MODELS / "recognizer.yaml").read_text(encoding="utf-8"))
+    if "early" in str(spec.get("status", "")) or "toy" in str(spec.get("version", "")):
+        pytest.skip(f"recognizer is not a fully trained model ({spec.get('status')})")
+    crops, specs = synthetic
+    texts = [r.text.replace(" ", "") for r in rec.read(crops)]
+    truth = [s.text.replace(" ", "") for s in specs]
+    assert np.mean([t == p for t, p in zip(truth, texts, strict=True)]) >= 0.5
