@@ -20,6 +20,14 @@ def _run_ocr(args: argparse.Namespace) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
         print(f"wrote {args.out}")
+    if args.record:
+        from thaiplate.modelcard import record_metrics
+        from thaiplate.runtime import default_models_dir
+
+        models_dir = Path(args.models) if args.models else default_models_dir()
+        for kind in ("recognizer", "classifier"):
+            record_metrics(models_dir, kind, args.record, metrics)
+        print(f"recorded as metrics.{args.record} in {models_dir}/{{recognizer,classifier}}.yaml + .md")
     if args.failures:
         n = save_failures(rows, args.failures)
         print(f"wrote {n} failures to {args.failures}")
@@ -37,6 +45,9 @@ def add_ocr_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--models", help="models directory (default: $THAIPLATE_MODELS or repo models/)")
     p.add_argument("--failures", help="save a PNG grid of failed crops (truth vs prediction)")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--record", metavar="KEY", help="store the numbers under metrics.KEY in the model YAMLs + cards"
+    )
     p.set_defaults(func=_run_ocr)
     return p
 

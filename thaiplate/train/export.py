@@ -149,4 +149,7 @@ def export_run(
     spec = model_yaml(kind, cfg, metrics, version, note, report)
     yaml_path = models_dir / f"{kind}.yaml"
     yaml_path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    from thaiplate.modelcard import write_card
+
+    write_card(models_dir, kind)
     return report
