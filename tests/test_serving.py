@@ -71,6 +71,18 @@ def synthetic_plate_scene() -> tuple[bytes, str]:
     return jpeg(scene), spec.text
 
 
+def model_status() -> dict[str, str]:
+    """``status`` of each served model's YAML (``trained`` once it is a real, finished model)."""
+    import yaml
+    from conftest import STAGES, models_dir
+
+    out = {}
+    for name in STAGES:
+        spec = yaml.safe_load((models_dir() / f"{name}.yaml").read_text(encoding="utf-8")) or {}
+        out[name] = str(spec.get("status", "unknown"))
+    return out
+
+
 def real_crops(n: int = 4) -> list[Path]:
     files = sorted(REAL_SMOKE.glob("*.jpg"))[:n]
     if not files:
@@ -113,6 +125,9 @@ def test_synthetic_plate_read_by_both_modes(torchserve):
     dag, pipe = post(torchserve, DAG, body), post(torchserve, PIPE, body)
     assert dag.status_code == 200 and pipe.status_code == 200, (dag.text, pipe.text)
     assert without_timings(dag.json()) == without_timings(pipe.json())
+    untrained = {n: s for n, s in model_status().items() if s != "trained"}
+    if untrained:  # same convention as test_recognize: accuracy is only asserted for trained models
+        pytest.skip(f"DAG == pipeline checked; text not checked, models not fully trained: {untrained}")
     plates = pipe.json()["plates"]
     assert plates, "no plate detected in an easy synthetic scene"
     assert plates[0]["text"].replace(" ", "") == text.replace(" ", "")
