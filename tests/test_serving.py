@@ -219,7 +219,7 @@ def _classify(r: requests.Response) -> str | None:
 
 @pytest.mark.server
 def test_dag_under_concurrency_has_no_stalls(torchserve, capsys):
-    """The DagExecutor race shows up as requests taking exactly a node's timeout-ms (>= 2 s here)."""
+    """The DagExecutor race drops a fast node reply; TorchServe then logs a node timeout and retries."""
     bodies = [p.read_bytes() for p in real_crops(4)]
     for path in (DAG, PIPE):  # warm-up
         post(torchserve, path, bodies[0])
@@ -232,16 +232,21 @@ def test_dag_under_concurrency_has_no_stalls(torchserve, capsys):
 
     report = {}
     for path in (DAG, PIPE):
+        before = node_timeouts(torchserve)
         with ThreadPoolExecutor(4) as pool:
-            results = list(pool.map(timed, [(path, bodies[i % 4]) for i in range(32)]))
+            results = list(pool.map(timed, [(path, bodies[i % 4]) for i in range(48)]))
         assert all(s == 200 for s, _ in results), results
-        ms = sorted(t for _, t in results)
-        report[path] = ms
-        stalls = [t for t in ms if t >= 1900]
-        assert not stalls, f"{path}: {len(stalls)} requests look stalled: {stalls}"
+        stalls = node_timeouts(torchserve) - before
+        report[path] = (sorted(t for _, t in results), stalls)
+        assert stalls == 0, f"{path}: {stalls} DAG node timeouts (dropped replies) at concurrency 4"
     with capsys.disabled():
-        for path, ms in report.items():
-            print(f"\n{path}: concurrency 4, p50 {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms")
+        for path, (ms, stalls) in report.items():
+            print(f"\n{path}: concurrency 4, p50 {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms, stalls {stalls}")
+
+
+def node_timeouts(server) -> int:
+    log = Path(server.log_file).read_text(errors="replace")
+    return log.count("Timed out while executing")
 
 
 # ------------------------------------------------------------------------------- patch
