@@ -273,7 +273,10 @@ def main() -> int:
     # pipeline.mar is loaded at startup (works with enable_model_api=false); the workflow has no
     # startup flag in 0.12, so it is registered over the management API once /ping is healthy.
     preload = [f"{PIPELINE}={PIPELINE}.mar"] if mode != "dag" else None
-    server = start(store, env=env, ports=ports, run_dir=run_dir, preload=preload)
+    # THAIPLATE_TOKEN_AUTH=1 turns TorchServe's bearer tokens on (self-hosted without an auth proxy);
+    # unset, the config file decides (prod: off, Cloud Run IAM authenticates callers).
+    auth = True if os.environ.get("THAIPLATE_TOKEN_AUTH") == "1" else None
+    server = start(store, env=env, ports=ports, run_dir=run_dir, preload=preload, auth=auth)
 
     stop_deadline: float | None = None
 
