@@ -51,9 +51,11 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
         entry["confused_pairs"] = [
             f"{c['truth'] or '∅'}->{c['pred'] or '∅'} x{c['count']}" for c in metrics["confused_pairs"][:5]
         ]
-        entry["ms_per_crop_onnx_plus_decode"] = round(metrics["ms_per_crop"]["recognizer"], 2)
+        entry["ms_per_crop_batch32_onnx_plus_decode"] = round(metrics["ms_per_crop"]["recognizer"], 2)
+        entry["ms_onnx_batch1"] = round(metrics["ms_per_crop"]["recognizer_onnx_batch1"], 2)
     else:
-        entry["ms_per_crop"] = round(metrics["ms_per_crop"]["classifier"], 2)
+        entry["ms_per_crop_batch32"] = round(metrics["ms_per_crop"]["classifier"], 2)
+        entry["ms_onnx_batch1"] = round(metrics["ms_per_crop"]["classifier_onnx_batch1"], 2)
     spec.setdefault("metrics", {})[key] = entry
     (models_dir / f"{kind}.yaml").write_text(
         yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8"

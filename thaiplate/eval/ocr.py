@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from thaiplate import ctc
 from thaiplate.classify import OnnxClassifier
 from thaiplate.eval.textmetrics import cer, compact, confused_pairs, exact
 from thaiplate.preprocess import batch_tensor
@@ -66,6 +67,20 @@ def _text_block(rows: list[Row]) -> dict[str, float]:
     return {"n": len(rows), "plate_exact": exact(pairs), "raw_exact": exact(raw), "cer": cer(pairs)}
 
 
+def _latency(model: OnnxRecognizer | OnnxClassifier, rows: list[Row], repeats: int = 30) -> float | None:
+    """Median ms of one ONNX forward pass at batch 1 (one ORT thread), the serving worst case."""
+    if not rows:
+        return None
+    x = batch_tensor([rows[0].crop], model.spec.height, model.spec.width)
+    model.run(x)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.run(x)
+        times.append(1000 * (time.perf_counter() - t0))
+    return float(np.median(times))
+
+
 def evaluate(
     folder: str | Path, models_dir: str | Path | None = None, batch_size: int = 32
 ) -> tuple[dict, list[Row]]:
@@ -74,13 +89,16 @@ def evaluate(
     rec = OnnxRecognizer.from_dir(models_dir)
     cls = OnnxClassifier.from_dir(models_dir)
     rows = load_rows(folder)
-    t_rec = t_cls = t_pre = 0.0
+    t_rec = t_cls = t_pre = t_dec = 0.0
     for i in range(0, len(rows), batch_size):
         chunk = rows[i : i + batch_size]
         t0 = time.perf_counter()
         x = batch_tensor([r.crop for r in chunk], rec.spec.height, rec.spec.width)
         t1 = time.perf_counter()
-        readings = rec.read(x)
+        lp = rec.log_probs(x)
+        t_dec -= time.perf_counter()
+        readings = ctc.decode_batch(lp, rec.beam_width, rec.top_k, rec.constrain)
+        t_dec += time.perf_counter()
         t2 = time.perf_counter()
         guesses = cls.classify(x)
         t3 = time.perf_counter()
@@ -88,6 +106,7 @@ def evaluate(
         for r, reading, g in zip(chunk, readings, guesses, strict=True):
             r.reading, r.provinces = reading, g
 
+    batch1 = {"recognizer_onnx_batch1": _latency(rec, rows), "classifier_onnx_batch1": _latency(cls, rows)}
     scored = [r for r in rows if not r.partial]
     partial = [r for r in rows if r.partial]
     labelled = [r for r in rows if r.province]
@@ -109,9 +128,11 @@ def evaluate(
         "confused_pairs": confused_pairs([(r.text, r.reading.text) for r in scored]),
         "ms_per_crop": {
             "preprocess": 1000 * t_pre / n,
-            "recognizer": 1000 * t_rec / n,
+            "recognizer": 1000 * t_rec / n,  # ONNX + CTC decoding
+            "ctc_decode": 1000 * t_dec / n,
             "classifier": 1000 * t_cls / n,
             "batch_size": batch_size,
+            **batch1,
         },
     }
     if partial:
@@ -170,8 +191,10 @@ def format_table(m: dict) -> str:
     )
     t = m["ms_per_crop"]
     lines.append(
-        f"ms/crop at batch {t['batch_size']}: preprocess {t['preprocess']:.2f}, recognizer {t['recognizer']:.2f}, "
-        f"classifier {t['classifier']:.2f}"
+        f"ms/crop at batch {t['batch_size']}: preprocess {t['preprocess']:.2f}, recognizer {t['recognizer']:.2f} "
+        f"(of which CTC decode {t['ctc_decode']:.2f}), "
+        f"classifier {t['classifier']:.2f}; ONNX at batch 1: recognizer {t['recognizer_onnx_batch1']:.2f}, "
+        f"classifier {t['classifier_onnx_batch1']:.2f}"
     )
     return "\n".join(lines)
 
