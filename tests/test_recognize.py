@@ -62,12 +62,15 @@ def test_shared_tensor_gives_same_results(models, synthetic):
     assert [g[0].code for g in cls.classify(x)] == [g[0].code for g in cls.classify(crops[:4])]
 
 
-def test_trained_models_read_synthetic_plates(models, synthetic):
-    rec, cls = models
+def test_trained_models_match_their_card(models, synthetic):
+    """On fresh synthetic crops the recogniser does about as well as its YAML says (small-sample slack)."""
+    from thaiplate.eval.textmetrics import cer
+
+    rec, _ = models
     spec = yaml.safe_load((MODELS / "recognizer.yaml").read_text(encoding="utf-8"))
-    if spec.get("status") != "trained":
-        pytest.skip(f"recognizer is not a fully trained model ({spec.get('status')})")
+    recorded = spec.get("metrics", {}).get("synthetic_val", {}).get("cer")
+    if spec.get("status") != "trained" or recorded is None:
+        pytest.skip(f"recognizer is not a trained model with recorded metrics ({spec.get('status')})")
     crops, specs = synthetic
-    texts = [r.text.replace(" ", "") for r in rec.read(crops)]
-    truth = [s.text.replace(" ", "") for s in specs]
-    assert np.mean([t == p for t, p in zip(truth, texts, strict=True)]) >= 0.5
+    pairs = [(s.text, r.text) for s, r in zip(specs, rec.read(crops), strict=True)]
+    assert cer(pairs) <= recorded + 0.15
