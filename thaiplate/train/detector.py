@@ -340,7 +340,8 @@ def plot_curves(run_dir: Path, png: Path) -> Path:
         axes[0].plot(ep, [r.get(key, float("nan")) for r in rows], label=f"train {label}")
         vkey = key.replace("train/", "val/")
         axes[0].plot(ep, [r.get(vkey, float("nan")) for r in rows], "--", label=f"val {label}")
-    axes[0].set_title("losses")
+    axes[0].set_title("losses (log)")
+    axes[0].set_yscale("log")
     for key, label in (("metrics/mAP50(B)", "mAP50"), ("metrics/mAP50-95(B)", "mAP50-95")):
         axes[1].plot(ep, [r.get(key, float("nan")) for r in rows], label=label)
     axes[1].set_title("synthetic val mAP")
