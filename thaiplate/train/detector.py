@@ -177,7 +177,8 @@ def train_detector(
             amp=False,
             plots=False,
             workers=0,
-            pretrained=False,
+            # False would make ultralytics drop the init checkpoint's weights (measured, 8.4)
+            pretrained=str(init) if init else False,
             single_cls=single_cls,
             patience=patience,
             close_mosaic=close_mosaic,
