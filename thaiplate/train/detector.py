@@ -325,16 +325,28 @@ def read_results_csv(run_dir: Path) -> list[dict[str, float]]:
         return [{k.strip(): float(v) for k, v in row.items() if v.strip()} for row in csv.DictReader(fh)]
 
 
-def plot_curves(run_dir: Path, png: Path) -> Path:
-    """Training curves from results.csv (we train with plots=False, so ultralytics draws none)."""
+def plot_curves(run_dir: Path | list[Path], png: Path) -> Path:
+    """Training curves from results.csv (we train with plots=False, so ultralytics draws none).
+
+    Several run folders (e.g. from-scratch then a fine-tune with ``--init``) are drawn end to end,
+    with a dotted line where each later stage starts.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_results_csv(run_dir)
+    runs = run_dir if isinstance(run_dir, list) else [run_dir]
+    rows: list[dict[str, float]] = []
+    starts: list[float] = []
+    for r in runs:
+        stage = read_results_csv(r)
+        offset = rows[-1]["epoch"] if rows else 0.0
+        if rows:
+            starts.append(offset + 0.5)
+        rows += [{**row, "epoch": row["epoch"] + offset} for row in stage]
     if not rows:
-        raise FileNotFoundError(f"no results.csv rows in {run_dir}")
+        raise FileNotFoundError(f"no results.csv rows in {runs}")
     ep = [r["epoch"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for key, label in (("train/box_loss", "box"), ("train/cls_loss", "cls"), ("train/dfl_loss", "dfl")):
@@ -353,9 +365,11 @@ def plot_curves(run_dir: Path, png: Path) -> Path:
     axes[2].set_ylim(0, 1)
     for ax in axes:
         ax.set_xlabel("epoch")
+        for x in starts:
+            ax.axvline(x, color="grey", linestyle=":", linewidth=1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"YOLOv8n plate detector: {run_dir.name}")
+    fig.suptitle("YOLOv8n plate detector: " + " -> ".join(r.name for r in runs))
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)

@@ -26,6 +26,16 @@ def _table(d: dict[str, Any]) -> str:
     return "| metric | value |\n|---|---|\n" + "\n".join(rows) + "\n"
 
 
+KNOWN_SECTIONS = ("synthetic_val", "real_thai_street", "latency")
+
+
+def _extra_sections(metrics: dict[str, Any]) -> str:
+    """Any other metrics section (e.g. ``synthetic_val_onnx`` from the evaluator) as its own table."""
+    return "".join(
+        f"### {name}\n{_table(values)}" for name, values in metrics.items() if name not in KNOWN_SECTIONS
+    )
+
+
 def render(meta: dict[str, Any]) -> str:
     imgsz = meta.get("imgsz", "?")
     tr = meta.get("training", {})
@@ -75,7 +85,10 @@ cut-off plates, see the dataset README); recall is the reliable number.
 
 {_table(real)}
 ### Latency (`scripts/bench-detector`, 1280×720 photo, ONNX Runtime, 1 thread)
-{_table(lat)}
+{_table(lat)}{_extra_sections(metrics)}
+## Findings
+{meta.get("findings", "_none recorded_")}
+
 ## Why imgsz {imgsz}
 {meta.get("imgsz_reason", "_see training notes_")}
 
