@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 
@@ -26,7 +26,7 @@ class Province:
     region: str
 
 
-class PlateType(str, Enum):
+class PlateType(StrEnum):
     """Plate categories from ``formats.md`` §2 (the ones the synthetic engine renders)."""
 
     PRIVATE_CAR = "private_car"
