@@ -148,19 +148,7 @@ class Pipeline:
 
     def run_array(self, image: np.ndarray) -> PipelineResult:
         """RGB uint8 ``(H, W, 3)`` -> result (``decode`` timing is 0)."""
-        t0 = time.perf_counter()
-        pairs = self.detect_crops(image)
-        t_det = _ms(t0)
-        t1 = time.perf_counter()
-        x = self.plate_input([c for _, c in pairs])
-        readings = self.read_crops(x)
-        t_rec = _ms(t1)
-        t2 = time.perf_counter()
-        provinces = self.classify_crops(x)
-        t_cls = _ms(t2)
-        timings = {"decode": 0.0, "detect": t_det, "recognize": t_rec, "classify": t_cls, "total": _ms(t0)}
-        h, w = image.shape[:2]
-        return self.assemble([d for d, _ in pairs], readings, provinces, (w, h), timings)
+        return self.run_many([image])[0]
 
     def run_many(self, images: Sequence[np.ndarray]) -> list[PipelineResult]:
         """Several images; the crops of all of them go through the recogniser/classifier as one batch."""
