@@ -126,7 +126,7 @@ def model_yaml(kind: str, cfg: dict, metrics: dict, version: str, note: str, rep
         "model": cfg.get("model", {}),
     }
     spec["metrics"] = {
-        "synthetic_heldout": {k: round(float(v), 4) for k, v in metrics.items() if k != "epoch"}
+        "synthetic_heldout": {k: round(float(v), 4) for k, v in metrics.items() if k not in {"epoch", "step"}}
     }
     spec["sha256"] = hashlib.sha256(report.path.read_bytes()).hexdigest()
     spec["exported"] = datetime.date.today().isoformat()
