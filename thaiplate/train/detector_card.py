@@ -67,7 +67,7 @@ def render(meta: dict[str, Any]) -> str:
   {tr.get("val_images", "?")} val images, 0–3 rendered Thai plates each, on procedural backgrounds and on the
   MIT-licensed `dashcam-plates-mit` frames with Thai plates pasted over the foreign ones.
 - **Never trained on** `thai-street-frames` or `thai-plate-crops-real` (evaluation only, no licence). The real-frame
-  numbers below were measured once on the final model; no threshold or epoch was chosen with them.
+  numbers below are reported for each committed model; no threshold, epoch or input size was chosen with them.
 
 ## Training
 ```
@@ -109,7 +109,7 @@ Check the result with `scripts/bench-detector` and `python -m thaiplate.eval.det
 - Trained only on synthetic plates: real plate wear, dirt, plate frames, strong glare, motion blur and night IR are
   under-represented. Fine-tuning on a few hundred real labelled photos is the expected next step.
 - Small plates: at imgsz {imgsz} a 1280-px-wide frame is scaled by {_fmt(imgsz / 1280 if isinstance(imgsz, int) else 0.0)}; a 20-px plate becomes
-  ~{_fmt(20 * imgsz / 1280 if isinstance(imgsz, int) else 0.0)} px and is near the stride-8 limit. Crop a region of interest for far plates.
+  ~{20 * imgsz / 1280 if isinstance(imgsz, int) else 0.0:.1f} px and is near the stride-8 limit. Crop a region of interest for far plates.
 - One class: it does not tell car / motorcycle / special plates apart (the recogniser's grammar does).
 - Square static input: a 16:9 photo wastes the letterbox padding; fine for the latency target, see the table.
 """
