@@ -59,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from thaiplate.eval.e2e import add_e2e_parser  # light module; the pipeline loads inside the command
 
     add_e2e_parser(sub)
+    from thaiplate.eval.detector import add_detector_eval_parser
+
+    add_detector_eval_parser(sub)
 
     def _help(_: argparse.Namespace) -> int:
         p.print_help()
