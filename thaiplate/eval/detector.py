@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from thaiplate.eval.e2e import iou
 from thaiplate.results import Detection
 
 Box = tuple[float, float, float, float]
@@ -70,14 +71,6 @@ def load_yolo_folder(images: Path, size_of: dict[Path, tuple[int, int]] | None =
                     boxes.append(((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h))
         samples.append(Sample(img, boxes))
     return samples
-
-
-def iou(a: Box, b: Box) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match(dets: list[Detection], gts: list[Box], thr: float = 0.5) -> tuple[list[bool], list[bool]]:
