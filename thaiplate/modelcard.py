@@ -63,9 +63,21 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
     write_card(models_dir, kind)
 
 
-def _fmt(v: object) -> str:
+FRACTIONS = {
+    "exact",
+    "plate_exact",
+    "raw_exact",
+    "valid_rate",
+    "top1",
+    "top3",
+    "province_top1",
+    "province_top3",
+}
+
+
+def _fmt(key: str, v: object) -> str:
     if isinstance(v, float):
-        return f"{v:.3f}" if v > 1 else f"{100 * v:.1f} %"
+        return f"{100 * v:.1f} %" if key in FRACTIONS else f"{v:.3f}"
     return "-" if v is None else str(v)
 
 
@@ -102,13 +114,13 @@ def write_card(models_dir: Path, kind: str) -> Path:
     for name, m in metrics.items():
         if name == "synthetic_heldout":
             continue
-        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k)) for k in keys) + " |")
+        lines.append(f"| {name} | " + " | ".join(_fmt(k, m.get(k)) for k in keys) + " |")
     syn = metrics.get("synthetic_heldout", {})
     if syn:
         lines.append("")
         lines.append(
             "Held-out synthetic during training (greedy decode, torch): "
-            + ", ".join(f"{k} {_fmt(v)}" for k, v in syn.items() if k not in {"epoch", "step"})
+            + ", ".join(f"{k} {_fmt(k, v)}" for k, v in syn.items() if k not in {"epoch", "step"})
             + "."
         )
     for name, m in metrics.items():
@@ -125,6 +137,10 @@ def write_card(models_dir: Path, kind: str) -> Path:
         "greedy reading. `[partial]` crops (plate cut by the crop) are scored separately. Real sets: "
         "`/work/shared/real-smoke` (30 crops, 4 plates) and `thai-plate-crops-real` (169 crops, 57 plates; "
         "EasyOCR baseline 24.9 % exact, CER 0.247). Both are evaluation-only, tiny and correlated (video frames).",
+    ]
+    if spec.get("notes"):
+        lines += ["", "## Notes"] + [f"- {n}" for n in spec["notes"]]
+    lines += [
         "",
         "## Limitations",
         "- Trained on rendered plates: fonts are free look-alikes of the real plate lettering, so real-crop "
