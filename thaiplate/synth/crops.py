@@ -58,7 +58,9 @@ def dealer_frame(plate: RenderedPlate, rng: np.random.Generator) -> RenderedPlat
 def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None) -> tuple[np.ndarray, PlateSpec]:
     """One degraded plate crop (RGB uint8) and its label."""
     spec = spec or sample_plate(rng)
-    plate = render_plate(spec, rng, px_per_mm=rng.uniform(0.9, 1.3))
+    target_w = rng.uniform(*cfg.plate_width_px)
+    # render at ~1.5x the final resolution (not more: pixels we later throw away cost most of the time)
+    plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * target_w / 340, 0.5, 1.3)))
     inner_h, inner_w = plate.rgb.shape[:2]
     if rng.random() < cfg.p_dealer_frame:
         framed = dealer_frame(plate, rng)
@@ -67,7 +69,7 @@ def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | N
     else:
         off = (0.0, 0.0)
     h, w = plate.rgb.shape[:2]
-    out_w = rng.uniform(*cfg.plate_width_px) * w / max(inner_w, 1)
+    out_w = target_w * w / max(inner_w, 1)
     H = plate_homography(w, h, cfg, rng, out_w)
     # the crop box is around the plate itself (not the frame), as a detector trained on plates sees it
     inner = quad_of(H @ translate(*off), inner_w, inner_h)

@@ -106,7 +106,7 @@ def procedural_background(w: int, h: int, rng: np.random.Generator) -> tuple[np.
 def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width: float, cfg: AugmentConfig,
            rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
     """Warp a rendered plate of ``width`` px centred at ``centre``; returns the image and the clipped box."""
-    plate = render_plate(spec, rng, px_per_mm=rng.uniform(0.8, 1.2))
+    plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * width / 340, 0.4, 1.2)))
     ph, pw = plate.rgb.shape[:2]
     H = translate(*centre) @ plate_homography(pw, ph, cfg, rng, width)
     q = quad_of(H, pw, ph)
