@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,34 +101,27 @@ def check(path: Path) -> Outcome:
     return Outcome(path, state, digest)
 
 
-def apply(path: Path) -> Outcome:
-    data = path.read_bytes()
-    digest = sha256(data)
-    if digest == PATCHED_SHA256:
-        return Outcome(path, "already-patched", digest)
-    if digest != PRISTINE_SHA256:
+def _transform(path: Path, src: str, dst: str, edit: Callable[[str], str], done: str, noop: str) -> Outcome:
+    """Rewrite ``path`` from checksum ``src`` to ``dst`` with ``edit``; any other content is refused."""
+    digest = sha256(path.read_bytes())
+    if digest == dst:
+        return Outcome(path, noop, digest)
+    if digest != src:
         raise _refuse(path, digest)
-    new = apply_text(data.decode("utf-8")).encode("utf-8")
-    if sha256(new) != PATCHED_SHA256:
-        raise PatchError(f"internal error: patched text hashes to {sha256(new)}, expected {PATCHED_SHA256}")
+    new = edit(path.read_text(encoding="utf-8")).encode("utf-8")
+    if sha256(new) != dst:
+        raise PatchError(f"internal error: edited text hashes to {sha256(new)}, expected {dst}")
     _write_atomic(path, new)
     _drop_bytecode(path)
-    return Outcome(path, "patched", PATCHED_SHA256)
+    return Outcome(path, done, dst)
+
+
+def apply(path: Path) -> Outcome:
+    return _transform(path, PRISTINE_SHA256, PATCHED_SHA256, apply_text, "patched", "already-patched")
 
 
 def revert(path: Path) -> Outcome:
-    data = path.read_bytes()
-    digest = sha256(data)
-    if digest == PRISTINE_SHA256:
-        return Outcome(path, "already-pristine", digest)
-    if digest != PATCHED_SHA256:
-        raise _refuse(path, digest)
-    new = revert_text(data.decode("utf-8")).encode("utf-8")
-    if sha256(new) != PRISTINE_SHA256:
-        raise PatchError("internal error: reverted text does not match the pristine checksum")
-    _write_atomic(path, new)
-    _drop_bytecode(path)
-    return Outcome(path, "reverted", PRISTINE_SHA256)
+    return _transform(path, PATCHED_SHA256, PRISTINE_SHA256, revert_text, "reverted", "already-pristine")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
