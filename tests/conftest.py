@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,11 +31,6 @@ def serving_python() -> Path:
 def models_dir() -> Path:
     return Path(os.environ.get("THAIPLATE_MODELS") or ROOT / "models")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_processes(run_dir: Path) -> list[int]:
@@ -73,7 +67,7 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         text=True,
     )
     assert build.returncode == 0, build.stderr
-    ports = ts.Ports(free_port(), free_port(), free_port())
+    ports = ts.Ports(ts.free_port(), ts.free_port(), ts.free_port())
     server = ts.start(
         store,
         env="dev",

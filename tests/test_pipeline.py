@@ -106,8 +106,20 @@ def test_run_bytes_end_to_end_order_and_schema() -> None:
 def test_no_plates_gives_empty_list_and_skips_models() -> None:
     pipe, reader = _pipeline(dets=[])
     pipe.detector.dets = []
-    result = pipe.run_array(_image())
+    result = pipe.run_array(np.zeros((480, 640, 3), np.uint8))  # a scene, not plate-shaped
     assert result.plates == [] and reader.batches == []
+
+
+def test_plate_shaped_image_without_detection_is_read_whole_and_kept_only_if_valid() -> None:
+    pipe, reader = _pipeline(dets=[])
+    pipe.detector.dets = []
+    crop = np.zeros((60, 135, 3), np.uint8)
+    pairs = pipe.detect_crops(crop)
+    assert len(pairs) == 1 and pairs[0][0].box == (0.0, 0.0, 135.0, 60.0) and pairs[0][0].confidence == 0.0
+    reading = TextReading("1กข 1234", 0.6, [0.9] * 7, [], "1กข1234", True, "car")
+    junk = TextReading("ก", 0.9, [0.9], [], "ก", False, None)
+    kept = assemble([pairs[0][0]] * 2, [reading, junk], None, (135, 60))
+    assert [p.text for p in kept.plates] == ["1กข 1234"]  # the invalid whole-image reading is dropped
 
 
 def test_without_classifier() -> None:
@@ -213,3 +225,22 @@ def test_serving_modules_do_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@needs_models
+def test_real_plate_crop_sent_alone_is_read(real_pipeline: Pipeline) -> None:
+    """A tight plate crop (what many users send) gets a reading although the scene detector sees no plate."""
+    from thaiplate.labels import PlateType
+    from thaiplate.synth.augment import augment_config, load_config
+    from thaiplate.synth.crops import ocr_sample
+    from thaiplate.synth.grammar import sample_plate
+
+    cfg = augment_config(load_config())
+    clean = cfg.__class__(**{**cfg.__dict__, **{k: 0.0 for k in cfg.__dict__ if k.startswith("p_")}})
+    read = 0
+    for i in range(8):
+        rng = np.random.default_rng([31, i])
+        img, spec = ocr_sample(rng, clean, sample_plate(rng, PlateType.PRIVATE_CAR))
+        result = real_pipeline.run(encode(Image.fromarray(img), "PNG"))
+        read += any(p.text.replace(" ", "") == spec.text.replace(" ", "") for p in result.plates)
+    assert read >= 4, read

@@ -98,6 +98,11 @@ class Pipeline:
         The returned detections carry ``corners`` when rectification found the plate outline.
         """
         dets = sorted(self.detector.detect(image), key=lambda d: -d.confidence)[: self.max_plates]
+        if not dets and looks_like_plate_crop(image):
+            # users often send a crop of the plate itself, which a scene detector does not fire on:
+            # read the whole image; ``assemble`` keeps it only if the reading is a confident valid plate
+            h, w = image.shape[:2]
+            return [(Detection((0.0, 0.0, float(w), float(h)), CROP_FALLBACK_CONFIDENCE), image)]
         out = []
         for det in dets:
             pc = rectify_plate(image, det, margin=self.margin)
@@ -177,6 +182,22 @@ class Pipeline:
         return out
 
 
+CROP_FALLBACK_CONFIDENCE = 0.0  # detection_confidence of a whole image read as a plate crop
+CROP_FALLBACK_MIN_TEXT_CONFIDENCE = 0.1  # sequence probability: 7 chars at 0.8 each = 0.2
+
+
+def looks_like_plate_crop(image: np.ndarray) -> bool:
+    """Small and plate-shaped (car 2.3:1, motorcycle 1.3:1): worth reading whole when nothing is detected."""
+    h, w = image.shape[:2]
+    return 40 <= w <= 400 and 1.1 <= w / max(h, 1) <= 4.5
+
+
+def _keep(det: Detection, reading: TextReading) -> bool:
+    if det.confidence > CROP_FALLBACK_CONFIDENCE:
+        return True
+    return reading.valid and reading.confidence >= CROP_FALLBACK_MIN_TEXT_CONFIDENCE
+
+
 def assemble(
     detections: Sequence[Detection],
     readings: Sequence[TextReading],
@@ -208,6 +229,7 @@ def assemble(
             plate_type=r.plate_type,
         )
         for det, r, g in zip(detections, readings, guesses, strict=True)
+        if _keep(det, r)
     ]
     plates.sort(key=lambda p: -p.detection_confidence)
     w, h = image_size

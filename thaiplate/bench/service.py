@@ -25,7 +25,6 @@ import contextlib
 import json
 import shlex
 import shutil
-import socket
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -37,14 +36,9 @@ from thaiplate.serving import server as ts
 LAUNCHER = "torchserve-bench"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def free_ports() -> ts.Ports:
-    return ts.Ports(inference=free_port(), management=free_port(), metrics=free_port())
+    return ts.Ports(inference=ts.free_port(), management=ts.free_port(), metrics=ts.free_port())
 
 
 def serve_venv_torchserve() -> str:
@@ -196,13 +190,8 @@ def running(
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="thaiplate-bench-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     ports = free_ports()
-    # gRPC is on by default at 7070/7071 whatever the config says about HTTP: move it off the
-    # defaults, or a second TorchServe on this machine fails to bind and exits
-    overrides = {
-        "metrics_mode": "prometheus",
-        "grpc_inference_port": str(free_port()),
-        "grpc_management_port": str(free_port()),
-    }
+    # (gRPC is moved off its default ports by ts.render_config, so servers can share the machine)
+    overrides = {"metrics_mode": "prometheus"}
     if env == "prod":
         overrides["inference_address"] = f"http://127.0.0.1:{ports.inference}"
     launcher = write_launcher(run_dir, overrides, cpus)

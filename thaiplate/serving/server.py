@@ -20,6 +20,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,13 @@ class Server:
 # ------------------------------------------------------------------------------- config
 
 
+def free_port() -> int:
+    """A free TCP port on loopback (tests, benchmarks, and TorchServe's unused gRPC listeners)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def render_config(env: str, ports: Ports, model_store: Path, *, auth: bool | None = None) -> str:
     """``config.properties`` (dev) or ``config.prod.properties`` with ports and paths filled in."""
     template = ROOT / ("config.prod.properties" if env == "prod" else "config.properties")
@@ -108,8 +116,11 @@ def render_config(env: str, ports: Ports, model_store: Path, *, auth: bool | Non
     text = re.sub(r"(?m)^(management_address=http://[^:]+:)\d+", rf"\g<1>{ports.management}", text)
     text = re.sub(r"(?m)^(metrics_address=http://[^:]+:)\d+", rf"\g<1>{ports.metrics}", text)
     text = re.sub(r"(?m)^(model_store|workflow_store)=.*$", rf"\g<1>={model_store}", text)
+    # TorchServe 0.12 always starts gRPC (unused here) on 7070/7071: a second server on the same machine
+    # then dies with "Address already in use". Loopback-only, free ports instead.
+    text += f"\n# set by thaiplate.serving.server\ngrpc_inference_port={free_port()}\ngrpc_management_port={free_port()}\n"
     if auth is not None:
-        text += f"\n# set by thaiplate.serving.server\ndisable_token_authorization={'false' if auth else 'true'}\n"
+        text += f"disable_token_authorization={'false' if auth else 'true'}\n"
     return text
 
 
