@@ -88,7 +88,7 @@ def plot(results: Sequence[LevelResult], path: Path, title: str = "thaiplate lat
         ax.grid(alpha=0.3)
     ax_lat.set_ylabel("latency, ms")
     ax_lat.set_yscale("log")
-    ax_lat.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax_lat.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
     ax_lat.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax_lat.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax_lat.set_title("latency percentiles")
