@@ -11,8 +11,8 @@ container); the twists go through its ``torchserve=`` argument, a tiny launcher 
    shared machine must not listen on the network);
 2. ``exec taskset -c CPUS torchserve ...``: the CPU affinity is inherited by the JVM and by every Python
    worker it forks, so the whole server runs on the given cores, and nothing else of ours does;
-3. free ports per run (HTTP and gRPC: TorchServe always opens gRPC, default 7070/7071), so
-   several servers can share the machine.
+3. free HTTP ports per run (``render_config`` does the same for gRPC), so several servers can
+   share the machine.
 
 The production config (``config.prod.properties``: token auth, 96 MiB serial-GC JVM, 2 netty
 threads, prometheus metrics, no model API) is the default because that is what is deployed; the
