@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
 
     store = args.model_store
     if store is None:
-        store = service.build_store(args.models_dir, Path(tempfile.mkdtemp(prefix="thaiplate-store-")))
+        tmp_store = tempfile.TemporaryDirectory(prefix="thaiplate-store-")  # removed at exit
+        store = service.build_store(args.models_dir, Path(tmp_store.name))
     images = payloads.load(args.images, n_scenes=args.scenes)
     rep = measure(args.mode, store, images, requests=args.requests, concurrency=args.concurrency, cpus=args.cpus)
     out = args.out or ROOT / "runs" / "memory" / time.strftime("%Y%m%d-%H%M%S")

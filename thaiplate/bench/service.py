@@ -187,6 +187,7 @@ def running(
     missing = [n for n in needed if not (model_store / n).exists()]
     if missing:
         raise ts.ServeError(f"{', '.join(missing)} missing in {model_store}; run scripts/build-archives")
+    own_dir = run_dir is None  # a temp dir of ours is removed after the stop (archives unpack there)
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="thaiplate-bench-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     ports = free_ports()
@@ -213,6 +214,8 @@ def running(
         raise ts.ServeError(f"{e}\n--- {log} (tail) ---\n{tail}") from e
     finally:
         server.stop()
+        if own_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def build_store(models_dir: Path, out: Path) -> Path:

@@ -267,7 +267,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     store = args.model_store
     if store is None:
         log(f"building archives from {args.models_dir}")
-        store = service.build_store(args.models_dir, Path(tempfile.mkdtemp(prefix="thaiplate-store-")))
+        tmp_store = tempfile.TemporaryDirectory(prefix="thaiplate-store-")  # removed at exit
+        store = service.build_store(args.models_dir, Path(tmp_store.name))
     log("rendering images")
     images = payloads.load(args.images, n_scenes=args.scenes)
     goal_images = payloads.of_size(images)
