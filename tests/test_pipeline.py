@@ -99,6 +99,7 @@ def test_run_bytes_end_to_end_order_and_schema() -> None:
     assert reader.batches == [2]  # one batched call for all plates
     assert set(result.timings_ms) == {"decode", "detect", "recognize", "classify", "total"}
     assert result.timings_ms["total"] >= result.timings_ms["detect"] >= 0
+    assert result.timings_ms["decode"] > 0  # run() times decoding itself (run_array reports 0)
     assert result.models == {"detector": "fixed-1", "recognizer": "colour-1", "classifier": "prov-1"}
     json.dumps(result.to_dict(), ensure_ascii=False)  # the JSON contract serialises
 

@@ -148,7 +148,7 @@ class Pipeline:
         image = decode_image(data)
         decode_ms = _ms(t0)
         result = self.run_array(image)
-        result.timings_ms = {"decode": decode_ms, **result.timings_ms, "total": _ms(t0)}
+        result.timings_ms = {**result.timings_ms, "decode": decode_ms, "total": _ms(t0)}
         return result
 
     def run_array(self, image: np.ndarray) -> PipelineResult:

@@ -205,9 +205,10 @@ def wait_ready(server: Server, timeout: float = 120.0) -> None:
 def read_tokens(run_dir: Path) -> dict[str, str]:
     """Keys from ``key_file.json`` (written to the frontend's working directory when auth is on)."""
     path = run_dir / "key_file.json"
-    if not path.exists():
-        return {}
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}  # not written yet, or caught half-written while the frontend starts: ask again later
     return {k: v["key"] for k, v in doc.items() if isinstance(v, dict) and "key" in v}
 
 
