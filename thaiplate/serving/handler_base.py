@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -106,7 +107,7 @@ def request_images(request: dict[str, Any], content_type: str | None) -> Work:
     return Work(single=len(images) == 1, items=list(images))
 
 
-class StageHandler:
+class StageHandler(ABC):
     """BaseHandler's lifecycle (initialize, preprocess, inference, postprocess, handle), no torch.
 
     Subclasses implement :meth:`load` (build the ONNX runners from the archive's ``model_dir``) and
@@ -127,15 +128,17 @@ class StageHandler:
         self.initialized = True
         log.info("%s ready from %s", type(self).__name__, self.model_dir)
 
+    @abstractmethod
     def load(self, model_dir: Path) -> None:
-        raise NotImplementedError
+        """Open this stage's models from the unpacked archive."""
 
     def preprocess(self, data: list[dict[str, Any]]) -> list[Work]:
         """Default: HTTP requests -> encoded images per request."""
         return [request_images(req, request_content_type(self.context, i)) for i, req in enumerate(data)]
 
+    @abstractmethod
     def inference(self, works: list[Work]) -> list[Work]:
-        raise NotImplementedError
+        """Run this stage on a batch of requests."""
 
     def postprocess(self, works: list[Work]) -> list[Reply]:
         """Default: items are final result dicts (or ImageError)."""
