@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
+from functools import cache, partial
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from thaiplate.synth import fonts
+from thaiplate.synth.augment import AugmentConfig, augment_config, load_config
 
 OCR_FIELDS = ["file", "text", "province_code", "plate_type"]
 
@@ -28,23 +29,26 @@ def _write_jpg(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
 
 
+@cache
+def _configs(config: str | None) -> tuple[AugmentConfig, dict]:
+    """Parsed once per worker process: re-reading the YAML per sample cost ~1.7 ms of a ~6 ms crop."""
+    raw = load_config(config)
+    return augment_config(raw), raw["scene"]
+
+
 def _ocr_item(i: int, seed: int, out: str, config: str | None) -> list[str]:
-    from thaiplate.synth.augment import augment_config, load_config
     from thaiplate.synth.crops import ocr_sample
 
-    cfg = augment_config(load_config(config))
-    img, spec = ocr_sample(np.random.default_rng([seed, i]), cfg)
+    img, spec = ocr_sample(np.random.default_rng([seed, i]), _configs(config)[0])
     name = f"images/{i:06d}.jpg"
     _write_jpg(Path(out) / name, img)
     return [name, spec.text, spec.province_code, spec.plate_type.value]
 
 
 def _scene_item(i: int, seed: int, out: str, config: str | None, n_val: int) -> list[list[str]]:
-    from thaiplate.synth.augment import augment_config, load_config
     from thaiplate.synth.scene import make_scene, yolo_lines
 
-    raw = load_config(config)
-    scene = make_scene(np.random.default_rng([seed, i]), augment_config(raw), raw["scene"])
+    scene = make_scene(np.random.default_rng([seed, i]), *_configs(config))
     split = "val" if i < n_val else "train"
     stem = f"{i:06d}"
     _write_jpg(Path(out) / "images" / split / f"{stem}.jpg", scene.image, 92)
