@@ -64,6 +64,21 @@ def _cons(rng: np.random.Generator, k: int) -> str:
     return "".join(CONSONANTS[i] for i in rng.integers(0, len(CONSONANTS), size=k))
 
 
+# Series run in dictionary order (shared/thai/formats.md §1): a province works through 1กก..9กฮ before
+# 1ขก, so on digit-led plates the FIRST letter is mostly an early consonant. Uniform letters taught the
+# recogniser that ก and ภ are equally likely, and real ก came out as ภ. Half the draws keep uniform
+# letters so that late series (and every letter) are still learnt.
+SERIES_DECAY = 0.8
+SERIES_SHARE = 0.5
+
+
+def _series_letter(rng: np.random.Generator) -> str:
+    if rng.random() >= SERIES_SHARE:
+        return _cons(rng, 1)
+    w = SERIES_DECAY ** np.arange(len(CONSONANTS))
+    return CONSONANTS[int(rng.choice(len(CONSONANTS), p=w / w.sum()))]
+
+
 def _province(rng: np.random.Generator):
     provs = provinces()
     if rng.random() < 0.25:
@@ -82,7 +97,7 @@ def sample_plate(rng: np.random.Generator, plate_type: PlateType | None = None) 
         lta_code = f"{int(rng.integers(1, 78)):02d}"
         return PlateSpec(pt, text, prov.code, prov.name_th, (f"THAILAND {lta_code}", text, prov.name_th))
     if pt is PlateType.MOTORCYCLE:
-        head = str(rng.integers(1, 10)) + _cons(rng, 2)
+        head = str(rng.integers(1, 10)) + _series_letter(rng) + _cons(rng, 1)
         num = _number(rng, max_digits=3 if rng.random() < 0.8 else 4)
         return PlateSpec(pt, f"{head} {num}", prov.code, prov.name_th, (head, prov.name_th, num))
     if pt is PlateType.TEMPORARY:
@@ -90,7 +105,7 @@ def sample_plate(rng: np.random.Generator, plate_type: PlateType | None = None) 
         num = _number(rng)
     else:
         lead = str(rng.integers(1, 10)) if rng.random() < 0.55 else ""
-        head = lead + _cons(rng, 2)
+        head = lead + (_series_letter(rng) + _cons(rng, 1) if lead else _cons(rng, 2))
         num = _number(rng)
     text = f"{head} {num}"
     return PlateSpec(pt, text, prov.code, prov.name_th, (text, prov.name_th))

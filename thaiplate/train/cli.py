@@ -40,6 +40,10 @@ def add_task_parser(
     p.add_argument("--threads", type=int, help="torch threads (default from the config: 2)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--limit", type=int, help="use only the first N training rows (smoke runs)")
+    p.add_argument("--lr", type=float, help="peak learning rate (overrides the config)")
+    p.add_argument(
+        "--init", help="warm start from a state dict, e.g. models/recognizer.pt (ignored when resuming)"
+    )
     p.set_defaults(func=func, task=name)
     return p
 
@@ -60,6 +64,8 @@ def _run_training(args: argparse.Namespace) -> int:
         threads=args.threads,
         batch_size=args.batch_size,
         limit=args.limit,
+        lr=args.lr,
+        init=args.init,
     )
     train(TaskCls(), cfg, resume=args.resume)
     return 0

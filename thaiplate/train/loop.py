@@ -48,6 +48,7 @@ class TrainConfig:
     threads: int = 2
     eval_every: int = 0  # steps between evals; 0 = once per epoch
     limit: int | None = None  # use only the first N training rows (smoke runs)
+    init: str | None = None  # warm start: a state dict (e.g. models/recognizer.pt) loaded before step 0
     val_limit: int | None = None
     height: int = 64
     width: int = 192
@@ -200,6 +201,10 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | N
     )
 
     model = task.build_model(cfg)
+    if cfg.init and not (resume and (out / "last.pt").exists()):
+        # fine-tune the committed weights on new data instead of paying for the slow CTC start again
+        model.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
+        print(f"[{task.name}] initialised from {cfg.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dataset = CropDataset(train_set.images, rows, Jitter(**cfg.jitter), cfg.seed)
     loader_gen = torch.Generator().manual_seed(cfg.seed)
