@@ -172,10 +172,20 @@ def start(
     return Server(proc, run_dir, ports)
 
 
-def _request(method: str, url: str, token: str | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, method=method)
+def _request(
+    method: str,
+    url: str,
+    token: str | None = None,
+    timeout: float = 5.0,
+    body: bytes | None = None,
+    content_type: str | None = None,
+) -> tuple[int, bytes]:
+    """One HTTP call -> (status, body); HTTP errors are answers, not exceptions (URLError still raises)."""
+    req = urllib.request.Request(url, data=body, method=method)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
+    if content_type:
+        req.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read()
