@@ -34,7 +34,10 @@ from email.policy import HTTP
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_BYTES = 20 * 1024 * 1024
+from thaiplate.errors import MAX_IMAGE_BYTES
+from thaiplate.errors import http_status as status_for
+
+MAX_BYTES = MAX_IMAGE_BYTES
 MAX_SIDE = 8000
 MAX_PIXELS = 40_000_000
 MAX_IMAGES = 16  # per request; a batch bigger than this is a client bug or an attack
@@ -55,11 +58,11 @@ _KNOWN_NON_IMAGES: tuple[tuple[bytes, str], ...] = (
 class ImageError(ValueError):
     """Bad client input. ``code`` is stable (tests and clients match on it), ``message`` is for humans."""
 
-    def __init__(self, code: str, message: str, http_status: int = 400) -> None:
+    def __init__(self, code: str, message: str, http_status: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-        self.http_status = http_status
+        self.http_status = status_for(code) if http_status is None else http_status
 
     def to_dict(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}

@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,12 +107,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def render_config(env: str, ports: Ports, model_store: Path, *, auth: bool | None = None) -> str:
-    """``config.properties`` (dev) or ``config.prod.properties`` with ports and paths filled in."""
+def render_config(
+    env: str, ports: Ports, model_store: Path, *, auth: bool | None = None, inference_host: str | None = None
+) -> str:
+    """``config.properties`` (dev) or ``config.prod.properties`` with ports and paths filled in.
+
+    ``inference_host`` overrides the template's bind address (the HTTP front keeps TorchServe on loopback).
+    """
     template = ROOT / ("config.prod.properties" if env == "prod" else "config.properties")
     text = template.read_text(encoding="utf-8")
     text = text.replace("${PORT}", str(ports.inference)).replace("${MODEL_STORE}", str(model_store))
+    text = text.replace("${THAIPLATE_ROOT}", str(ROOT))  # files shipped with the package (metrics_config)
     text = re.sub(r"(?m)^(inference_address=http://[^:]+:)\d+", rf"\g<1>{ports.inference}", text)
+    if inference_host:
+        text = re.sub(r"(?m)^(inference_address=http://)[^:]+", rf"\g<1>{inference_host}", text)
     text = re.sub(r"(?m)^(management_address=http://[^:]+:)\d+", rf"\g<1>{ports.management}", text)
     text = re.sub(r"(?m)^(metrics_address=http://[^:]+:)\d+", rf"\g<1>{ports.metrics}", text)
     text = re.sub(r"(?m)^(model_store|workflow_store)=.*$", rf"\g<1>={model_store}", text)
@@ -142,13 +150,15 @@ def start(
     preload: list[str] | None = None,
     torchserve: str | None = None,
     log_file: Path | None = None,
+    inference_host: str | None = None,
 ) -> Server:
     """Start TorchServe in the background (its own session) and return at once; see :func:`wait_ready`."""
     ports = ports or Ports()
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="thaiplate-serve-"))
     (run_dir / "tmp").mkdir(parents=True, exist_ok=True)
     config = run_dir / "config.properties"
-    config.write_text(render_config(env, ports, model_store, auth=auth), encoding="utf-8")
+    rendered = render_config(env, ports, model_store, auth=auth, inference_host=inference_host)
+    config.write_text(rendered, encoding="utf-8")
     cmd = [
         torchserve or torchserve_bin(), "--start", "--foreground",
         "--ts-config", str(config),
@@ -292,13 +302,31 @@ def main() -> int:
         metrics=int(os.environ.get("THAIPLATE_METRICS_PORT", "8082")),
     )
     run_dir = Path(os.environ.get("THAIPLATE_RUN_DIR") or tempfile.mkdtemp(prefix="thaiplate-serve-"))
+    # The HTTP front (thaiplate.serving.front) owns $PORT and gives /wfpredict real 4xx statuses;
+    # TorchServe's inference API moves to a loopback port. THAIPLATE_FRONT=0 exposes TorchServe directly.
+    public_port, front = ports.inference, None
+    if os.environ.get("THAIPLATE_FRONT", "1") != "0":
+        from thaiplate.serving.front import Front, serve_in_thread
+
+        ports.inference = free_port()
+        front = Front(("0.0.0.0" if env == "prod" else "127.0.0.1", public_port), ports.inference)
     # pipeline.mar is loaded at startup (works with enable_model_api=false); the workflow has no
     # startup flag in 0.12, so it is registered over the management API once /ping is healthy.
     preload = [f"{PIPELINE}={PIPELINE}.mar"] if mode != "dag" else None
     # THAIPLATE_TOKEN_AUTH=1 turns TorchServe's bearer tokens on (self-hosted without an auth proxy);
     # unset, the config file decides (prod: off, Cloud Run IAM authenticates callers).
     auth = True if os.environ.get("THAIPLATE_TOKEN_AUTH") == "1" else None
-    server = start(store, env=env, ports=ports, run_dir=run_dir, preload=preload, auth=auth)
+    server = start(
+        store,
+        env=env,
+        ports=ports,
+        run_dir=run_dir,
+        preload=preload,
+        auth=auth,
+        inference_host="127.0.0.1" if front else None,
+    )
+    if front:
+        serve_in_thread(front)
 
     stop_deadline: float | None = None
 
@@ -325,8 +353,9 @@ def main() -> int:
         print(f"serve: {e}", file=sys.stderr)
         server.stop()
         return 1
+    public = replace(server, ports=replace(ports, inference=public_port))
     for m in ("dag", "pipeline") if mode == "both" else (mode,):
-        print(f"serve: ready ({m}, {env}); try:\n  {curl_hint(server, m, example_image())}", flush=True)
+        print(f"serve: ready ({m}, {env}); try:\n  {curl_hint(public, m, example_image())}", flush=True)
     while server.alive() and stop_deadline is None:
         time.sleep(0.5)
     if stop_deadline is not None:

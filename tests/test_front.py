@@ -1,0 +1,158 @@
+"""The HTTP front: the DAG endpoint gets the same status codes as the all-in-one handler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from thaiplate.serving.front import Front, serve_in_thread, workflow_status
+from thaiplate.testing.badinputs import EMPTY_RESULT, make_bad_inputs
+
+DAG = "/wfpredict/thaiplate"
+PIPE = "/predictions/pipeline"
+
+
+def _err(code: str) -> dict:
+    return {"error": {"code": code, "message": "m"}}
+
+
+@pytest.mark.parametrize(
+    ("doc", "status"),
+    [
+        ({"plates": [], "image": {"width": 1, "height": 1}}, 200),
+        (_err("not_an_image"), 400),
+        (_err("too_many_pixels"), 413),
+        ([_err("truncated"), _err("empty")], 400),
+        ([_err("truncated"), {"plates": []}], 200),  # a batch with one good image is a success
+        ([], 200),
+        ({"error": "not our schema"}, 200),
+    ],
+)
+def test_workflow_status_maps_error_documents(doc, status):
+    assert workflow_status(json.dumps(doc).encode()) == status
+
+
+def test_workflow_status_tolerates_non_json():
+    assert workflow_status(b'{"error": ') == 200
+    assert workflow_status(b"\x89PNG") == 200
+
+
+@pytest.fixture(scope="module")
+def front(torchserve) -> Iterator[str]:
+    srv = Front(("127.0.0.1", 0), torchserve.ports.inference, max_body=25 * 1024 * 1024)
+    serve_in_thread(srv)
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _code(r: requests.Response) -> str | None:
+    try:
+        doc = r.json()
+    except ValueError:
+        return None
+    return doc.get("error", {}).get("code") if isinstance(doc, dict) else None
+
+
+@pytest.mark.server
+def test_dag_through_the_front_answers_like_the_pipeline(front, torchserve):
+    """Every bad-input case: same status and error code on /wfpredict (front) as on /predictions."""
+    mismatches = []
+    for name, (body, ctype, expected) in make_bad_inputs().items():
+        headers = {"Content-Type": ctype} if ctype else {}
+        dag = requests.post(front + DAG, data=body, headers=headers, timeout=60)
+        pipe = requests.post(front + PIPE, data=body, headers=headers, timeout=60)
+        if expected == EMPTY_RESULT:
+            ok = dag.status_code == 200 and dag.json().get("plates") is not None
+        elif name == "body_30mb":
+            ok = dag.status_code == pipe.status_code == 413 and _code(dag) == "too_large"
+        else:
+            ok = (
+                dag.status_code == pipe.status_code
+                and 400 <= dag.status_code < 500
+                and _code(dag) == _code(pipe)
+            )
+        if not ok:
+            mismatches.append(
+                f"{name}: DAG {dag.status_code} {dag.text[:100]} | pipeline {pipe.status_code} {pipe.text[:100]}"
+            )
+    assert not mismatches, "\n".join(mismatches)
+
+
+@pytest.mark.server
+def test_front_passes_good_requests_and_other_endpoints_through(front, torchserve):
+    from test_serving import synthetic_plate_scene, without_timings
+
+    body, _text = synthetic_plate_scene()
+    via_front = requests.post(front + DAG, data=body, headers={"Content-Type": "image/jpeg"}, timeout=60)
+    direct = requests.post(
+        torchserve.inference_url + DAG, data=body, headers={"Content-Type": "image/jpeg"}, timeout=60
+    )
+    assert via_front.status_code == 200, via_front.text
+    assert without_timings(via_front.json()) == without_timings(direct.json())
+    ping = requests.get(front + "/ping", timeout=10)
+    assert ping.status_code == 200 and ping.json()["status"] == "Healthy"
+    missing = requests.post(front + "/wfpredict/nope", data=body, timeout=10)
+    assert missing.status_code == 404  # TorchServe's own errors keep their status
+    chunked = requests.post(
+        front + PIPE,
+        data=iter([body[:1000], body[1000:]]),
+        headers={"Content-Type": "image/jpeg"},
+        timeout=60,
+    )
+    assert chunked.status_code == 200 and chunked.json()["plates"]
+
+
+@pytest.mark.server
+def test_entrypoint_serves_the_front_on_port(tmp_path):
+    """scripts/serve (the container entrypoint): $PORT is the front, TorchServe hides on loopback."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import ROOT, serving_python
+
+    from thaiplate.serving.server import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "THAIPLATE_MANAGEMENT_PORT": str(free_port()),
+        "THAIPLATE_METRICS_PORT": str(free_port()),
+        "MODEL_STORE": str(tmp_path / "store"),
+        "THAIPLATE_RUN_DIR": str(tmp_path / "run"),
+        "THAIPLATE_MODE": "dag",
+        "PYTHON": str(serving_python()),
+    }
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "serve")], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while b"serve: ready" not in (tmp_path / "serve.log").read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[
+                -3000:
+            ]
+            time.sleep(1)
+        ready = (tmp_path / "serve.log").read_text()
+        assert f"localhost:{port}/wfpredict/thaiplate" in ready  # the printed curl targets the front
+        r = requests.post(
+            f"http://127.0.0.1:{port}{DAG}",
+            data=b"not an image",
+            headers={"Content-Type": "image/jpeg"},
+            timeout=60,
+        )
+        assert r.status_code == 400 and _code(r) == "not_an_image", r.text
+        config = (tmp_path / "run" / "config.properties").read_text()
+        assert "inference_address=http://127.0.0.1:" in config and f":{port}\n" not in config
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(60)
+        log.close()
+    assert rc == 0
