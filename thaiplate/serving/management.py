@@ -253,8 +253,9 @@ def promote(client: Client, history: History, name: str, version: str) -> Change
 def rollback(client: Client, history: History, name: str) -> Change:
     """Default back to the previous default: the last recorded one still registered, else the highest
     registered version below the current default. Raises :class:`ApiError` when there is none."""
-    versions = [v.version for v in client.versions(name)]
-    current = client.default_version(name)
+    registered = client.versions(name)
+    versions = [v.version for v in registered]
+    current = next(v.version for v in registered if v.default)
     usable = set(versions) - {current}
     target = history.pop_until(client, name, usable)
     reason = f"previous default (recorded in {history.path})"
