@@ -1,9 +1,10 @@
 """Model versioning on a REAL TorchServe (docs/VERSIONING.md): archive as N+1, register, canary,
 set-default, rollback, unregister, and which version the workflow's nodes run.
 
-Own module-scoped server (not conftest's shared one): these tests change default versions. The
+Server tests (marker ``server``) use their own module-scoped server (not conftest's shared one): these tests change default versions. The
 workflow only, no pipeline.mar (one worker less). Everything goes through ``thaiplate models`` /
-``thaiplate archive`` in-process, so the CLI is what is tested.
+``thaiplate archive`` in-process, so the CLI is what is tested. The rollback record's rules are
+also checked without a server, against a fake client.
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ from conftest import models_dir, server_processes, serving_python
 from thaiplate.cli import main as thaiplate
 from thaiplate.serving import canary
 from thaiplate.serving import server as ts
-from thaiplate.serving.management import Client
-
-pytestmark = pytest.mark.server
+from thaiplate.serving.management import (
+    ApiError,
+    Client,
+    History,
+    ModelVersion,
+    promote,
+    rollback,
+    version_key,
+)
 
 NODE = f"{ts.WORKFLOW}__recognizer"
 CANDIDATE = "3"  # the committed recogniser, re-archived with a bumped version
@@ -103,6 +110,7 @@ def manifest_and_yaml(mar: Path, name: str) -> tuple[str, str]:
         return version, str(yaml.safe_load(z.read(f"{name}.yaml"))["version"])
 
 
+@pytest.mark.server
 def test_versioned_archive_agrees_with_its_yaml(versioned: Versioned) -> None:
     """--version N: manifest and packed YAML both say N (responses report the YAML's); NAME.mar untouched."""
     assert manifest_and_yaml(versioned.store / f"recognizer.v{CANDIDATE}.mar", "recognizer") == (CANDIDATE,) * 2
@@ -110,6 +118,7 @@ def test_versioned_archive_agrees_with_its_yaml(versioned: Versioned) -> None:
     assert manifest_and_yaml(versioned.store / "recognizer.mar", "recognizer") == (card, card)
 
 
+@pytest.mark.server
 def test_register_set_default_rollback_follow_the_dag(versioned: Versioned) -> None:
     v = versioned
     assert v.dag_versions()["recognizer"] == v.card_version
@@ -128,6 +137,7 @@ def test_register_set_default_rollback_follow_the_dag(versioned: Versioned) -> N
     assert v.cli("rollback", NODE) == 2  # nothing recorded and nothing below the card version
 
 
+@pytest.mark.server
 def test_canary_passes_same_weights_and_fails_a_worse_model(versioned: Versioned, tmp_path: Path, capsys) -> None:
     v = versioned
     report = tmp_path / "canary.json"
@@ -146,6 +156,7 @@ def test_canary_passes_same_weights_and_fails_a_worse_model(versioned: Versioned
     assert v.cli("unregister", NODE, TOY) == 0
 
 
+@pytest.mark.server
 def test_unregister_refuses_the_default(versioned: Versioned, capsys) -> None:
     v = versioned
     assert v.cli("set-default", NODE, CANDIDATE) == 0
@@ -157,6 +168,7 @@ def test_unregister_refuses_the_default(versioned: Versioned, capsys) -> None:
     assert v.dag_versions()["recognizer"] == v.card_version
 
 
+@pytest.mark.server
 def test_extra_node_version_blocks_workflow_unregistration(versioned: Versioned) -> None:
     """TorchServe 0.12 unregisters a workflow's nodes by their default version, which it refuses while
     another version exists: the DELETE fails half-way (other nodes gone, this one left). Last test:
@@ -170,3 +182,49 @@ def test_extra_node_version_blocks_workflow_unregistration(versioned: Versioned)
     assert v.cli("unregister", NODE, CANDIDATE) == 0
     assert v.cli("unregister", NODE, v.card_version) == 0
     assert v.client.models() == []
+
+
+# ------------------------------------------------------------------ rollback rules, no server
+
+
+@dataclass
+class FakeClient:
+    """Just what promote/rollback use: versions with a default, set_default."""
+
+    registered: list[str]
+    default: str
+    management_url: str = "http://fake:8081"
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return [ModelVersion(name, v, "", v == self.default, 1, 1, 1, 0, ()) for v in self.registered]
+
+    def default_version(self, name: str) -> str:
+        return self.default
+
+    def set_default(self, name: str, version: str) -> str:
+        assert version in self.registered
+        self.default = version
+        return "ok"
+
+
+def test_rollback_goes_to_the_previous_default_not_the_highest(tmp_path: Path) -> None:
+    c, h = FakeClient(["2", "3", "4"], "2"), History(tmp_path / "s.json")
+    promote(c, h, "m", "3")
+    assert rollback(c, h, "m").current == "2"  # not 4 (a canary candidate)
+    promote(c, h, "m", "3")
+    promote(c, h, "m", "4")
+    assert [rollback(c, h, "m").current for _ in range(2)] == ["3", "2"]
+
+
+def test_rollback_skips_unregistered_records_then_falls_back_below(tmp_path: Path) -> None:
+    c, h = FakeClient(["2", "3", "10"], "2"), History(tmp_path / "s.json")
+    promote(c, h, "m", "10")  # records 2
+    c.registered.remove("2")
+    change = rollback(c, h, "m")
+    assert (change.current, change.reason.startswith("no usable record")) == ("3", True)  # natural order: 3 < 10
+    with pytest.raises(ApiError):
+        rollback(c, h, "m")  # nothing below 3
+
+
+def test_version_order_is_natural() -> None:
+    assert sorted(["10", "2", "2.10", "2.9", "1"], key=version_key) == ["1", "2", "2.9", "2.10", "10"]
