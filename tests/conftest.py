@@ -1,4 +1,5 @@
-"""Shared fixtures. ``torchserve``: one REAL TorchServe per test session (tests marked ``server``).
+"""Shared fixtures. ``torchserve``: one REAL TorchServe per test session (tests marked ``server``);
+``torchserve_prod``: another with the production config and token auth (security, metrics, logs, disk).
 
 It builds the archives from ``$THAIPLATE_MODELS`` (else ``models/``) into a temp model store, starts
 TorchServe from ``.venv-serve`` when it exists (the torch-free serving env), with token auth disabled
@@ -8,6 +9,7 @@ no Java frontend or Python worker of this server is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -50,6 +52,14 @@ def server_processes(run_dir: Path) -> list[int]:
 
 @pytest.fixture(scope="session")
 def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    with serve(tmp_path_factory.mktemp("torchserve"), env="dev", auth=False) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve(base: Path, *, env: str, auth: bool) -> Iterator:
+    """Build the archives into ``base/model_store``, run TorchServe from ``base/run`` with the workflow
+    and ``pipeline.mar``, log to ``base/torchserve.log``; on exit stop it and check for orphans."""
     from thaiplate.serving import server as ts
 
     if shutil.which("java") is None:
@@ -58,7 +68,6 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     missing = [n for n in STAGES if not (mdir / f"{n}.yaml").exists()]
     if missing:
         pytest.skip(f"no {', '.join(missing)} model in {mdir} yet (set THAIPLATE_MODELS or add models/)")
-    base = tmp_path_factory.mktemp("torchserve")
     store, run_dir = base / "model_store", base / "run"
     py = serving_python()
     build = subprocess.run(
@@ -70,10 +79,10 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     ports = ts.Ports(ts.free_port(), ts.free_port(), ts.free_port())
     server = ts.start(
         store,
-        env="dev",
+        env=env,
         ports=ports,
         run_dir=run_dir,
-        auth=False,
+        auth=auth,
         preload=[f"{ts.PIPELINE}={ts.PIPELINE}.mar"],
         torchserve=str(py.parent / "torchserve"),
         log_file=base / "torchserve.log",
@@ -87,10 +96,20 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         log = (base / "torchserve.log").read_text(errors="replace")[-4000:]
         pytest.fail(f"TorchServe did not come up; log tail:\n{log}")
     server.log_file = base / "torchserve.log"  # type: ignore[attr-defined]
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
     deadline = time.monotonic() + 10
     while server_processes(run_dir) and time.monotonic() < deadline:
         time.sleep(0.5)
     left = server_processes(run_dir)
     assert not left, f"orphan TorchServe processes after stop: {left}"
+
+
+@pytest.fixture(scope="session")
+def torchserve_prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """TorchServe with ``config.prod.properties`` and token auth on (``THAIPLATE_TOKEN_AUTH=1``), for
+    tests/test_security.py and tests/test_metrics_logs.py; ``server.token`` holds the keys."""
+    with serve(tmp_path_factory.mktemp("torchserve-prod"), env="prod", auth=True) as server:
+        yield server

@@ -13,6 +13,9 @@ answers ``{"error": {"code", "message"}}``: as the whole body for a request-leve
 single image (HTTP 4xx from ``ImageError.http_status``), or in place of that image in a list (the list
 is HTTP 200 when at least one image was read, else the first error's status). An unexpected exception
 is left to TorchServe, which logs it and answers 503 for that batch; the worker keeps running.
+
+Telemetry (:mod:`thaiplate.serving.observe`): the handler whose ``report_as`` is set (the one writing
+the final JSON) reports every request's metrics and JSON log line after shaping its reply.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from thaiplate.image import ImageError, load_request_images
+from thaiplate.serving import observe
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,7 @@ class Work:
     single: bool
     items: list[Any] = field(default_factory=list)  # stage inputs/outputs; an ImageError marks a bad item
     error: ImageError | None = None  # the whole request is bad (no image, bad envelope, ...)
+    request_id: str = ""  # observe.request_id of the client request (DAG nodes: carried in the payload)
 
 
 @dataclass(frozen=True)
@@ -98,13 +103,13 @@ def request_content_type(context: Any, idx: int) -> str | None:
     return None
 
 
-def request_images(request: dict[str, Any], content_type: str | None) -> Work:
+def request_images(request: dict[str, Any], content_type: str | None, request_id: str = "") -> Work:
     """One TorchServe request dict -> its encoded images, or a request-level error."""
     try:
         images = load_request_images(request, content_type)
     except ImageError as e:
-        return Work(single=True, error=e)
-    return Work(single=len(images) == 1, items=list(images))
+        return Work(single=True, error=e, request_id=request_id)
+    return Work(single=len(images) == 1, items=list(images), request_id=request_id)
 
 
 class StageHandler(ABC):
@@ -114,6 +119,8 @@ class StageHandler(ABC):
     :meth:`inference`; they override :meth:`preprocess`/:meth:`postprocess` when their input or output
     is a DAG payload instead of an HTTP request / final JSON.
     """
+
+    report_as: ClassVar[str | None] = None  # "pipeline"/"dag" on the handler that writes the final JSON
 
     def __init__(self) -> None:
         self.initialized = False
@@ -134,7 +141,10 @@ class StageHandler(ABC):
 
     def preprocess(self, data: list[dict[str, Any]]) -> list[Work]:
         """Default: HTTP requests -> encoded images per request."""
-        return [request_images(req, request_content_type(self.context, i)) for i, req in enumerate(data)]
+        return [
+            request_images(req, request_content_type(self.context, i), observe.request_id(self.context, i))
+            for i, req in enumerate(data)
+        ]
 
     @abstractmethod
     def inference(self, works: list[Work]) -> list[Work]:
@@ -146,12 +156,26 @@ class StageHandler(ABC):
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
         self.context = context
-        replies = self.postprocess(self.inference(self.preprocess(data)))
+        works = self.inference(self.preprocess(data))
+        replies = self.postprocess(works)
         if len(replies) != len(data):  # TorchServe would fail the batch with a vaguer message
             raise RuntimeError(f"{len(replies)} replies for {len(data)} requests")
+        if self.report_as:
+            for work, reply in zip(works, replies, strict=True):
+                self.report(work, reply)
         return [self.emit(i, r) for i, r in enumerate(replies)]
 
     # -- helpers ---------------------------------------------------------------------------
+    def report(self, work: Work, reply: Reply) -> None:
+        """Metrics + JSON log line for one request whose ``work.items`` are final results."""
+        outcomes = [] if work.error else [observe.ImageOutcome.of(r) for r in work.items]
+        request_error = work.error.code if work.error else None
+        model = str(getattr(self.context, "model_name", "") or "")
+        record = observe.RequestRecord.of(
+            work.request_id, str(self.report_as), model, reply.status, outcomes, request_error
+        )
+        observe.report(self.context, record, outcomes, request_error)
+
     def emit(self, idx: int, reply: Reply) -> bytes:
         """Set status + content type for request ``idx`` and serialise its body."""
         if reply.status != HTTPStatus.OK:

@@ -7,6 +7,10 @@ run the same code. DAG nodes build a ``Pipeline`` holding only their own model (
 Parity with ``Pipeline.run``: each image's crops go through the recogniser/classifier as one batch,
 exactly as ``run`` does, so DAG and pipeline answers are identical apart from ``timings_ms`` (in the
 DAG these are per-stage worker times; ``total`` is their sum, without the hops between nodes).
+
+Telemetry: the pipeline worker and the DAG's classifier node report each request
+(:mod:`thaiplate.serving.observe`); the detector node puts the request id it resolved into the payload
+(``request_id``) so the classifier logs the client's id, not its own node job's.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ def _ms(t0: float) -> float:
 class PipelineStage(StageHandler):
     """All stages in one worker: each image -> ``Pipeline.run`` -> ``PipelineResult.to_dict()``."""
 
+    report_as = "pipeline"
+
     def load(self, model_dir: Path) -> None:
         self.pipeline = Pipeline.from_dir(model_dir)
 
@@ -64,7 +70,7 @@ class PayloadStage(StageHandler):
         for req in data:
             raw = req.get("body", req.get("data")) if isinstance(req, dict) else None
             doc, arrays = payload.unpack(raw if isinstance(raw, bytes | bytearray) else b"")
-            works.append(Work(single=doc["single"], items=[doc, arrays]))
+            works.append(Work(single=doc["single"], items=[doc, arrays], request_id=doc.get("request_id", "")))
         return works
 
     def node_reply(self, doc: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
@@ -131,7 +137,9 @@ class DetectorStage(StageHandler):
     def postprocess(self, works: list[Work]) -> list[Reply]:
         replies = []
         for w in works:
-            doc: dict[str, Any] = {"single": w.single, "error": None, "status": 200, "items": []}
+            doc: dict[str, Any] = {
+                "single": w.single, "error": None, "status": 200, "items": [], "request_id": w.request_id
+            }  # fmt: skip
             arrays: list[np.ndarray] = []
             if w.error is not None:
                 doc.update(error=error_item(w.error), status=w.error.http_status)
@@ -171,6 +179,8 @@ class RecognizerStage(PayloadStage):
 
 class ClassifierStage(PayloadStage):
     """Last DAG node: crops -> provinces, then ``assemble`` -> the final JSON (pipeline schema)."""
+
+    report_as = "dag"
 
     def load(self, model_dir: Path) -> None:
         from thaiplate.classify import OnnxClassifier
