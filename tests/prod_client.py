@@ -6,6 +6,7 @@ test images, a Prometheus text parser and the handlers' JSON log records.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -38,6 +39,7 @@ def infer(server, path: str, body: bytes, *, headers: dict[str, str] | None = No
     return requests.post(server.inference_url + path, data=body, headers=all_headers, timeout=timeout)
 
 
+@functools.cache
 def small_jpeg(seed: int = 0, size: tuple[int, int] = (160, 96)) -> bytes:
     """A small picture: a real plate crop when ../shared/real-smoke exists (plates found), else noise."""
     crops = sorted(REAL_SMOKE.glob("*.jpg"))
