@@ -15,6 +15,7 @@ performance section.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -198,3 +199,24 @@ def serve_in_thread(front: Front) -> threading.Thread:
     t = threading.Thread(target=front.serve_forever, name="thaiplate-front", daemon=True)
     t.start()
     return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m thaiplate.serving.front``: the front alone, in front of any running TorchServe."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
+    ap.add_argument("--port", type=int, default=8080, help="public port")
+    ap.add_argument("--upstream-port", type=int, required=True, help="TorchServe inference port (loopback)")
+    ap.add_argument("--max-body", type=int, default=MAX_REQUEST_BYTES, help="bytes; larger bodies get 413")
+    args = ap.parse_args(argv)
+    front = Front((args.host, args.port), args.upstream_port, max_body=args.max_body)
+    print(f"front: http://{args.host}:{front.server_address[1]} -> 127.0.0.1:{args.upstream_port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        front.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
