@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from test_serving import _classify as _code  # noqa: E402 - tests/ is on sys.path
 
 from thaiplate.serving.front import Front, serve_in_thread, workflow_status
 from thaiplate.testing.badinputs import EMPTY_RESULT, make_bad_inputs
@@ -47,14 +48,6 @@ def front(torchserve) -> Iterator[str]:
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
     srv.server_close()
-
-
-def _code(r: requests.Response) -> str | None:
-    try:
-        doc = r.json()
-    except ValueError:
-        return None
-    return doc.get("error", {}).get("code") if isinstance(doc, dict) else None
 
 
 @pytest.mark.server
