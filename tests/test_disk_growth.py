@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,20 @@ def request_mix(i: int) -> tuple[str, dict]:
     return path, {"data": img, "headers": {"Content-Type": "image/jpeg"}}
 
 
+def server_cpu_seconds(server) -> float:
+    """CPU time used so far by the server's Java frontend and Python workers (for the CI-time estimate)."""
+    from conftest import server_processes
+
+    total = 0
+    for pid in server_processes(Path(server.run_dir)):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def send(server, indices: range) -> list[int]:
     local = threading.local()
 
@@ -90,12 +105,14 @@ def test_a_thousand_requests_do_not_grow_the_writable_dirs(torchserve_prod, caps
     start = {name: usage(d) for name, d in dirs.items()}
     send(torchserve_prod, range(WARMUP))
     warm = {name: usage(d) for name, d in dirs.items()}
+    cpu0, t0 = server_cpu_seconds(torchserve_prod), time.monotonic()
     statuses = send(torchserve_prod, range(WARMUP, WARMUP + REQUESTS))
+    cpu, wall = server_cpu_seconds(torchserve_prod) - cpu0, time.monotonic() - t0
     after = {name: usage(d) for name, d in dirs.items()}
     bad = [s for s in statuses if s not in (200, 400)]
     assert not bad, f"{len(bad)} unexpected statuses: {sorted(set(bad))}"
     with capsys.disabled():
-        print(f"\ndisk after {WARMUP} warm-up + {REQUESTS} requests (bytes allocated, files):")
+        print(f"\n{REQUESTS} requests in {wall:.0f} s wall, server CPU {cpu:.0f} s; disk (bytes allocated, files):")
         for name in dirs:
             grew = after[name] - warm[name]
             print(f"  {name:24} start {start[name].bytes:>11,} B  warm {warm[name].bytes:>11,} B  "
