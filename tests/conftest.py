@@ -76,25 +76,32 @@ def serve(base: Path, *, env: str, auth: bool) -> Iterator:
         text=True,
     )
     assert build.returncode == 0, build.stderr
-    ports = ts.Ports(ts.free_port(), ts.free_port(), ts.free_port())
-    server = ts.start(
-        store,
-        env=env,
-        ports=ports,
-        run_dir=run_dir,
-        auth=auth,
-        preload=[f"{ts.PIPELINE}={ts.PIPELINE}.mar"],
-        torchserve=str(py.parent / "torchserve"),
-        log_file=base / "torchserve.log",
-    )
-    try:
-        ts.wait_ready(server, timeout=180)
-        ts.register_workflow(server)
-        ts._wait_model(server, ts.PIPELINE)
-    except Exception:
-        server.stop()
-        log = (base / "torchserve.log").read_text(errors="replace")[-4000:]
-        pytest.fail(f"TorchServe did not come up; log tail:\n{log}")
+    log_path = base / "torchserve.log"
+    for attempt in (1, 2):
+        # free_port() is check-then-use: another server on the machine may take a port in between
+        logged = log_path.stat().st_size if log_path.exists() else 0
+        ports = ts.Ports(ts.free_port(), ts.free_port(), ts.free_port())
+        server = ts.start(
+            store,
+            env=env,
+            ports=ports,
+            run_dir=run_dir,
+            auth=auth,
+            preload=[f"{ts.PIPELINE}={ts.PIPELINE}.mar"],
+            torchserve=str(py.parent / "torchserve"),
+            log_file=log_path,
+        )
+        try:
+            ts.wait_ready(server, timeout=180)
+            ts.register_workflow(server)
+            ts._wait_model(server, ts.PIPELINE)
+            break
+        except Exception:
+            server.stop()
+            log = log_path.read_bytes()[logged:].decode(errors="replace")
+            if attempt == 1 and "Address already in use" in log:
+                continue
+            pytest.fail(f"TorchServe did not come up; log tail:\n{log[-4000:]}")
     server.log_file = base / "torchserve.log"  # type: ignore[attr-defined]
     try:
         yield server
