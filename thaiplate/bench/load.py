@@ -107,6 +107,7 @@ class HttpClient:
         self.target = target
         self.headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
         self.conn: http.client.HTTPConnection | None = None
+        self.last_body = b""  # of the last answer: callers that check more than the schema read it
 
     def send(self, payload: Payload) -> Answer:
         if self.conn is None:
@@ -117,8 +118,9 @@ class HttpClient:
                 headers={**self.headers, "Content-Type": payload.content_type},
             )  # fmt: skip
             resp = self.conn.getresponse()
-            body = resp.read()
+            body = self.last_body = resp.read()
         except (OSError, http.client.HTTPException) as e:
+            self.last_body = b""
             self.close()
             return Answer(None, False, f"{type(e).__name__}: {e}")
         if not 200 <= resp.status < 300:
@@ -179,9 +181,11 @@ def run_level(
     max_requests: int,
     max_duration_s: float,
     rate: float | None = None,
+    stop: threading.Event | None = None,
 ) -> LevelRun:
     """Send up to ``max_requests`` requests (payloads in order, cycling) from ``concurrency`` threads,
-    stopping early when ``max_duration_s`` has passed (no new request starts after the deadline)."""
+    stopping early when ``max_duration_s`` has passed or ``stop`` is set (no new request starts then;
+    ``stop`` ends a load whose length depends on what happens meanwhile, e.g. a fault recovery)."""
     if concurrency < 1 or max_requests < 1:
         raise ValueError("concurrency and max_requests must be >= 1")
     if not payloads:
@@ -204,7 +208,7 @@ def run_level(
                 if scheduled is not None and scheduled > time.perf_counter():
                     time.sleep(scheduled - time.perf_counter())
                 start = time.perf_counter()
-                if start >= deadline:
+                if start >= deadline or (stop is not None and stop.is_set()):
                     return
                 p = payloads[i % len(payloads)]
                 ans = client.send(p)

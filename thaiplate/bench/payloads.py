@@ -11,6 +11,7 @@ Each payload keeps its pixel size so a report can give the latency of one size c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,14 @@ def from_dir(folder: Path, limit: int | None = None) -> list[Payload]:
 
 def synthetic(n_scenes: int = 20, seed: int = 7, quality: int = 90) -> list[Payload]:
     """``n_scenes`` scenes cycling through :data:`SCENE_SIZES`, deterministic in ``seed``."""
+    return [p for p, _ in labelled(n_scenes, seed, quality)]
+
+
+def labelled(
+    n_scenes: int, seed: int = 7, quality: int = 90, sizes: Sequence[tuple[int, int]] = SCENE_SIZES
+) -> list[tuple[Payload, list[str]]]:
+    """Scenes cycling through ``sizes``, each with the texts of the plates painted in it. Distinct
+    ``sizes`` give every image its own size, which every answer echoes (a crossed answer shows)."""
     import cv2
 
     from thaiplate.synth.augment import augment_config, load_config
@@ -66,13 +75,13 @@ def synthetic(n_scenes: int = 20, seed: int = 7, quality: int = 90) -> list[Payl
     aug = augment_config(raw)
     out = []
     for i in range(n_scenes):
-        w, h = SCENE_SIZES[i % len(SCENE_SIZES)]
+        w, h = sizes[i % len(sizes)]
         scene_cfg = {**raw["scene"], "size": [[w, h]], "p_dashcam": 0.0}
         scene = make_scene(np.random.default_rng([seed, i]), aug, scene_cfg)
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("JPEG encoding failed")
-        out.append(Payload(f"scene-{i:03d}-{w}x{h}.jpg", buf.tobytes(), w, h))
+        out.append((Payload(f"scene-{i:03d}-{w}x{h}.jpg", buf.tobytes(), w, h), [s.text for s in scene.specs]))
     return out
 
 

@@ -170,3 +170,36 @@ def counter_delta(before: Mapping[str, float], after: Mapping[str, float]) -> di
 def mean_from_counters(sum_delta: float, count_delta: float) -> float:
     """Mean of a quantity kept as a (sum, count) counter pair, e.g. TorchServe's latency counters."""
     return sum_delta / count_delta if count_delta > 0 else math.nan
+
+
+# --------------------------------------------------------------------------------- growth
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How a series (memory of a soak) moved over its window ``t >= from_s``."""
+
+    samples: int
+    start: float  # mean of the window's first k samples
+    end: float  # mean of its last k samples
+    pct: float  # (end - start) / start, percent
+    slope_per_s: float  # least squares over the whole window
+
+
+def growth(times_s: Sequence[float], values: Sequence[float], from_s: float, k: int = 3) -> Growth:
+    """Growth of ``values`` from ``from_s`` to the end; NaN where the window has < 2 samples.
+
+    Each end is a mean of ``k`` samples (at most half the window), so one transient sample (a GC, an
+    arena growing before it is reused) does not make or hide a leak; the slope uses every sample.
+    """
+    pts = [(t, v) for t, v in zip(times_s, values, strict=True) if t >= from_s]
+    if len(pts) < 2:
+        return Growth(len(pts), math.nan, math.nan, math.nan, math.nan)
+    k = max(1, min(k, len(pts) // 2))
+    start = sum(v for _, v in pts[:k]) / k
+    end = sum(v for _, v in pts[-k:]) / k
+    mt = sum(t for t, _ in pts) / len(pts)
+    mv = sum(v for _, v in pts) / len(pts)
+    var = sum((t - mt) ** 2 for t, _ in pts)
+    slope = sum((t - mt) * (v - mv) for t, v in pts) / var if var > 0 else math.nan
+    return Growth(len(pts), start, end, 100.0 * ratio(end - start, start), slope)

@@ -1,0 +1,205 @@
+"""Soak (``scripts/soak``): steady loopback load for minutes, PSS of the whole process tree over time.
+
+A leak shows as PSS that keeps rising once the service is warm. "Warm" excludes the first part of
+the run: ONNX Runtime grows its arenas, glibc its heaps and the JVM its heap on the first few hundred
+requests, a one-off rise that a short run would misread as a leak. So growth is measured from
+``window_from_s`` (2 minutes for the 10-minute soak) to the end, each end being the mean of a few
+samples (one sample can sit on a transient: a GC, an arena growing before it is reused).
+
+The tree is summed from the supervisor (``scripts/serve``) down: supervisor, ``torchserve``
+launcher, JVM and every worker, i.e. what the container's memory limit sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from thaiplate.bench import load, memory, payloads, report, stats
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TimedSampler(memory.PssSampler):
+    """:class:`~thaiplate.bench.memory.PssSampler` that also keeps when each sample was taken and the
+    tree's anonymous memory. Why the latter: PSS splits library pages between every process that
+    maps them, so it drops when another server starts from the same venv on this machine and rises
+    when one stops; anonymous memory (heaps, arenas: where a leak lives) is ours alone."""
+
+    def __init__(self, root_pid: int, interval: float) -> None:
+        super().__init__(root_pid, interval)
+        self.t0 = time.monotonic()
+        self.times_s: list[float] = []
+        self.anon_kb: list[int] = []
+
+    def sample(self, *args, **kwargs) -> int:  # noqa: ANN002, ANN003 - whatever the base takes
+        n = len(self.totals)
+        total = super().sample(*args, **kwargs)
+        if len(self.totals) > n:
+            self.times_s.append(time.monotonic() - self.t0)
+            pids = memory.process_tree(self.root_pid, self.proc)
+            self.anon_kb.append(sum(memory.read_rollup(pid, self.proc).get("Anonymous", 0) for pid in pids))
+        return total
+
+
+@dataclass
+class SoakResult:
+    duration_s: float
+    interval_s: float
+    window_from_s: float
+    concurrency: int  # client threads per endpoint
+    endpoints: list[str]
+    requests: int
+    errors: int
+    throughput_rps: float
+    growth_pct: float  # PSS, window start -> end
+    anon_growth_pct: float  # anonymous memory, same window (immune to other servers' sharing)
+    slope_mb_per_min: float  # least-squares slope over the window
+    window_start_mb: float
+    window_end_mb: float
+    peak_mb: float
+    times_s: list[float] = field(default_factory=list)
+    pss_mb: list[float] = field(default_factory=list)
+    anon_mb: list[float] = field(default_factory=list)
+    p50_ms: dict[str, float] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
+
+
+def run(
+    url: str,
+    endpoints: Mapping[str, str],
+    root_pid: int,
+    images: list[payloads.Payload],
+    *,
+    duration_s: float = 600.0,
+    concurrency: int = 2,
+    interval_s: float = 10.0,
+    window_from_s: float = 120.0,
+    token: str | None = None,
+    warmup: int = 10,
+) -> SoakResult:
+    """Warm every endpoint, then ``concurrency`` closed-loop clients per endpoint for ``duration_s``."""
+    targets = {m: load.Target(url, ep, token) for m, ep in endpoints.items()}
+    for t in targets.values():
+        load.run_level(lambda t=t: load.HttpClient(t), images, 1, warmup, 120.0)
+    sampler = TimedSampler(root_pid, interval_s).start()
+    runs: dict[str, load.LevelRun] = {}
+
+    def drive(mode: str) -> None:
+        runs[mode] = load.run_level(lambda: load.HttpClient(targets[mode]), images, concurrency, 10**9, duration_s)
+
+    threads = [threading.Thread(target=drive, args=(m,), daemon=True) for m in targets]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    sampler.stop()
+    recs = [r for lr in runs.values() for r in lr.records]
+    errors = stats.count_errors((r.status, r.ok) for r in recs)
+    mb = [kb / 1024.0 for kb in sampler.totals]
+    anon = [kb / 1024.0 for kb in sampler.anon_kb]
+    grow = stats.growth(sampler.times_s, mb, window_from_s)
+    return SoakResult(
+        duration_s=duration_s,
+        interval_s=interval_s,
+        window_from_s=window_from_s,
+        concurrency=concurrency,
+        endpoints=list(endpoints.values()),
+        requests=len(recs),
+        errors=errors,
+        throughput_rps=stats.throughput(len(recs) - errors, max(lr.wall_s for lr in runs.values())),
+        growth_pct=grow.pct,
+        anon_growth_pct=stats.growth(sampler.times_s, anon, window_from_s).pct,
+        slope_mb_per_min=60.0 * grow.slope_per_s,
+        window_start_mb=grow.start,
+        window_end_mb=grow.end,
+        peak_mb=max(mb, default=float("nan")),
+        times_s=sampler.times_s,
+        pss_mb=mb,
+        anon_mb=anon,
+        p50_ms={m: stats.percentile([r.latency_ms for r in lr.records if r.ok], 50) for m, lr in runs.items()},
+        error_samples=list(dict.fromkeys(r.error for r in recs if r.error))[:3],
+    )
+
+
+def plot(res: SoakResult, path: Path) -> None:
+    """PSS over time, the measured window shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(res.times_s, res.pss_mb, marker="o", ms=3, label="PSS, whole tree")
+    ax.plot(res.times_s, res.anon_mb, marker=".", ms=3, color="C2", label="of which anonymous (RSS)")
+    ax.axvspan(res.window_from_s, max(res.times_s, default=res.window_from_s), alpha=0.12, color="C1",
+               label=f"window: {report._f(res.growth_pct, 2)} %, {report._f(res.slope_mb_per_min, 2)} MB/min")  # fmt: skip
+    ax.set_xlabel("seconds of load")
+    ax.set_ylabel("MB")
+    ax.set_title(f"soak: {res.requests} requests, {res.errors} errors, {' + '.join(res.endpoints)}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary(res: SoakResult) -> str:
+    return (
+        f"soak {res.duration_s:.0f} s, {res.concurrency} clients per endpoint ({', '.join(res.endpoints)}): "
+        f"{res.requests} requests, {res.errors} errors, {res.throughput_rps:.1f} req/s; PSS "
+        f"{report._f(res.window_start_mb, 0)} MB at {res.window_from_s:.0f} s -> {report._f(res.window_end_mb, 0)} MB "
+        f"at the end ({report._f(res.growth_pct, 2)} %, {report._f(res.slope_mb_per_min, 2)} MB/min), "
+        f"peak {report._f(res.peak_mb, 0)} MB; anonymous memory {report._f(res.anon_growth_pct, 2)} %"
+    )
+
+
+def write(res: SoakResult, out: Path, extra: Mapping[str, object] | None = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_json(out / "soak.json", {"tool": "scripts/soak", **(extra or {}), **asdict(res)})
+    plot(res, out / "soak.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from thaiplate.bench import entrypoint, service
+
+    ap = argparse.ArgumentParser(prog="scripts/soak", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap.add_argument("--duration", type=float, default=600.0, help="seconds of load (default 600)")
+    ap.add_argument("--mode", choices=("dag", "pipeline", "both"), default="both", help="endpoints to load")
+    ap.add_argument("--concurrency", type=int, default=2, help="client threads per endpoint")
+    ap.add_argument("--interval", type=float, default=10.0, help="seconds between PSS samples")
+    ap.add_argument("--window-from", type=float, help="growth is measured from here (default min(120, duration/3))")
+    ap.add_argument("--max-growth", type=float, default=5.0, help="exit 1 above this growth, percent")
+    ap.add_argument("--models-dir", type=Path, default=ROOT / "models", help="models to archive (default models/)")
+    ap.add_argument("--model-store", type=Path, help="use these prebuilt archives instead of building")
+    ap.add_argument("--scenes", type=int, default=20, help="synthetic scenes in the load (plus real crops)")
+    ap.add_argument("--out", type=Path, help="directory for soak.json/.png (default runs/soak/<time>)")
+    args = ap.parse_args(argv)
+    window = args.window_from if args.window_from is not None else min(120.0, args.duration / 3)
+
+    tmp = tempfile.TemporaryDirectory(prefix="thaiplate-soak-")  # removed at exit
+    store = args.model_store or service.build_store(args.models_dir.resolve(), Path(tmp.name) / "store")
+    images = payloads.load("synthetic", n_scenes=args.scenes)
+    entry = entrypoint.start(store, args.mode, Path(tmp.name) / "run")
+    try:
+        res = run(entry.server.inference_url, entry.endpoints(), entry.pid, images, duration_s=args.duration,
+                  concurrency=args.concurrency, interval_s=args.interval, window_from_s=window)  # fmt: skip
+    finally:
+        entry.stop()
+    out = args.out or ROOT / "runs" / "soak" / time.strftime("%Y%m%d-%H%M%S")
+    write(res, out, {"mode": args.mode, "images": len(images), "load_avg": os.getloadavg()})
+    print(summary(res))
+    print(f"wrote {out}/soak.json, soak.png")
+    return 0 if res.errors == 0 and res.growth_pct < args.max_growth else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
