@@ -131,19 +131,6 @@ def read_model_yaml(models_dir: str | Path, name: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
-def session_options(threads: int = 1, mem_arena: bool = True) -> Any:
-    """ORT options for a shared CPU box: one intra/inter thread, sequential, so N workers use N cores."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.enable_cpu_mem_arena = mem_arena
-    return so
-
-
 class OnnxDetector:
     """YOLOv8 plate detector exported to ONNX (input ``(1, 3, S, S)`` RGB 0..1, output ``(1, 5, A)``)."""
 
@@ -153,22 +140,18 @@ class OnnxDetector:
         imgsz: int | Sequence[int] = 640,
         conf: float = 0.25,
         iou: float = 0.45,
-        threads: int = 1,
+        threads: int | None = None,
         *,
-        mem_arena: bool = True,
+        mem_arena: bool | None = None,
         max_det: int = 50,
         version: str = "unknown",
     ) -> None:
-        import onnxruntime as ort
+        from thaiplate.runtime import OrtOptions, ort_session
 
         self.path = Path(path)
         self.imgsz: tuple[int, int] = (int(imgsz), int(imgsz)) if isinstance(imgsz, int) else tuple(imgsz)  # type: ignore[assignment]
         self.conf, self.iou, self.max_det, self.version = conf, iou, max_det, version
-        self.session = ort.InferenceSession(
-            str(self.path),
-            sess_options=session_options(threads, mem_arena),
-            providers=["CPUExecutionProvider"],
-        )
+        self.session = ort_session(self.path, OrtOptions.from_env().but(threads=threads, mem_arena=mem_arena))
         self.input_name = self.session.get_inputs()[0].name
 
     @classmethod

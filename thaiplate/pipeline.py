@@ -13,14 +13,15 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from thaiplate.crop import rectify_plate
-from thaiplate.detect import Detector
 from thaiplate.image import decode_image
 from thaiplate.results import Detection, PipelineResult, PlateResult, ProvinceGuess, TextReading
+
+if TYPE_CHECKING:  # detect/crop import OpenCV: the DAG's recogniser and classifier workers never need it
+    from thaiplate.detect import Detector
 
 Crops = Sequence[np.ndarray] | np.ndarray  # RGB uint8 crops, or the shared float32 (N, 3, H, W) tensor
 
@@ -67,7 +68,9 @@ class Pipeline:
         self.margin, self.max_plates = margin, max_plates
 
     @classmethod
-    def from_dir(cls, models_dir: str | Path | None = None, *, threads: int = 1, **kwargs) -> Pipeline:
+    def from_dir(
+        cls, models_dir: str | Path | None = None, *, threads: int | None = None, **kwargs
+    ) -> Pipeline:
         """Load ``detector``, ``recognizer`` and ``classifier`` ONNX models + YAMLs from one folder."""
         from thaiplate.classify import OnnxClassifier
         from thaiplate.detect import OnnxDetector
@@ -103,6 +106,8 @@ class Pipeline:
             # read the whole image; ``assemble`` keeps it only if the reading is a confident valid plate
             h, w = image.shape[:2]
             return [(Detection((0.0, 0.0, float(w), float(h)), CROP_FALLBACK_CONFIDENCE), image)]
+        from thaiplate.crop import rectify_plate
+
         out = []
         for det in dets:
             pc = rectify_plate(image, det, margin=self.margin)

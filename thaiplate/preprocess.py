@@ -6,7 +6,6 @@ feeds the same array to both (see ``docs/ARCHITECTURE.md``).
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 HEIGHT = 64
@@ -18,9 +17,11 @@ def resize_crop(crop_rgb: np.ndarray, height: int = HEIGHT, width: int = WIDTH) 
 
     INTER_AREA when shrinking (no aliasing on big crops), INTER_LINEAR when growing (AREA degrades to
     nearest-neighbour there). Aspect ratio is not kept: plates are already tight, rectified crops.
+    OpenCV is imported only when needed: the DAG's recogniser and classifier get crops already at size
+    and then never load it (~4 MB of private memory per worker, measured in docs/benchmarks/MEMORY.md).
     """
     if crop_rgb.ndim == 2:
-        crop_rgb = cv2.cvtColor(crop_rgb, cv2.COLOR_GRAY2RGB)
+        crop_rgb = np.repeat(crop_rgb[..., None], 3, axis=2)  # == cv2.COLOR_GRAY2RGB
     elif crop_rgb.shape[2] == 4:
         crop_rgb = crop_rgb[..., :3]
     h, w = crop_rgb.shape[:2]
@@ -28,6 +29,8 @@ def resize_crop(crop_rgb: np.ndarray, height: int = HEIGHT, width: int = WIDTH) 
         raise ValueError(f"empty crop of shape {crop_rgb.shape}")
     if (h, w) == (height, width):
         return np.ascontiguousarray(crop_rgb, dtype=np.uint8)
+    import cv2
+
     interp = cv2.INTER_AREA if h * w > height * width else cv2.INTER_LINEAR
     return cv2.resize(crop_rgb, (width, height), interpolation=interp)
 

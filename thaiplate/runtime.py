@@ -6,9 +6,12 @@ version, metrics) is the source of truth, so the code that feeds a model never d
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -47,15 +50,68 @@ class ModelSpec:
         return cls.from_dict(yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")))
 
 
-def ort_session(path: str | Path, threads: int = 1):
-    """One-thread session: TorchServe scales by workers, and intra-op threads would fight them."""
+def _env_flag(name: str, default: bool, env: Mapping[str, str]) -> bool:
+    value = env.get(name, "").strip().lower()
+    return default if value == "" else value not in {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class OrtOptions:
+    """ONNX Runtime session settings for serving, measured in ``docs/benchmarks/MEMORY.md``.
+
+    One intra-op thread: TorchServe scales by workers and extra threads would fight them on 1 vCPU.
+    The environment can override each field (``THAIPLATE_ORT_THREADS``; ``THAIPLATE_ORT_ARENA``,
+    ``THAIPLATE_ORT_MEM_PATTERN``, ``THAIPLATE_ORT_PREPACK``: ``0``/``1``; ``THAIPLATE_ORT_OPT``:
+    ``basic``/``extended``/``all``), which is how ``scripts/measure-memory --levers`` compares them
+    without code changes.
+    """
+
+    threads: int = 1
+    mem_arena: bool = True
+    mem_pattern: bool = True
+    prepacking: bool = True  # False: no pre-packed copies of weights (session.disable_prepacking)
+    optimization: str = "all"  # graph optimisation level; "all" adds NCHWc layout transforms
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OrtOptions:
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            threads=int(env.get("THAIPLATE_ORT_THREADS") or d.threads),
+            mem_arena=_env_flag("THAIPLATE_ORT_ARENA", d.mem_arena, env),
+            mem_pattern=_env_flag("THAIPLATE_ORT_MEM_PATTERN", d.mem_pattern, env),
+            prepacking=_env_flag("THAIPLATE_ORT_PREPACK", d.prepacking, env),
+            optimization=env.get("THAIPLATE_ORT_OPT") or d.optimization,
+        )
+
+    def but(self, **fields: Any) -> OrtOptions:
+        """A copy with the given fields replaced; ``None`` values are ignored (caller's "no opinion")."""
+        return dataclasses.replace(self, **{k: v for k, v in fields.items() if v is not None})
+
+
+def session_options(opts: OrtOptions | None = None) -> Any:
+    """``ort.SessionOptions`` for ``opts`` (default: :meth:`OrtOptions.from_env`); sequential execution."""
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    opts = opts or OrtOptions.from_env()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = opts.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    level = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level[opts.optimization])
+    so.enable_cpu_mem_arena = opts.mem_arena
+    so.enable_mem_pattern = opts.mem_pattern
+    if not opts.prepacking:
+        so.add_session_config_entry("session.disable_prepacking", "1")
+    return so
+
+
+def ort_session(path: str | Path, opts: OrtOptions | None = None) -> Any:
+    """A CPU ``InferenceSession`` with :func:`session_options`."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), session_options(opts), providers=["CPUExecutionProvider"])
 
 
 class OnnxImageModel:

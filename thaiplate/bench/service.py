@@ -27,14 +27,13 @@ import shlex
 import shutil
 import tempfile
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from thaiplate.serving import server as ts
 
 LAUNCHER = "torchserve-bench"
-
 
 
 def free_ports() -> ts.Ports:
@@ -47,10 +46,18 @@ def serve_venv_torchserve() -> str:
     return str(serve) if serve.is_file() else ts.torchserve_bin()
 
 
-def write_launcher(run_dir: Path, overrides: dict[str, str], cpus: str | None, torchserve: str | None = None) -> Path:
-    """The wrapper script passed to ``server.start(torchserve=...)``; see the module docstring."""
+def write_launcher(
+    run_dir: Path,
+    overrides: dict[str, str],
+    cpus: str | None,
+    torchserve: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """The wrapper script passed to ``server.start(torchserve=...)``; see the module docstring.
+    ``env`` is exported before TorchServe starts: the JVM and every worker inherit it."""
     config = run_dir / "config.properties"
     lines = "\n".join(f"{k}={v}" for k, v in overrides.items())
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in (env or {}).items())
     real = torchserve or serve_venv_torchserve()
     pin = ""
     if cpus:
@@ -65,6 +72,7 @@ def write_launcher(run_dir: Path, overrides: dict[str, str], cpus: str | None, t
         "# appended by thaiplate.bench.service\n"
         f"{lines}\n"
         "EOF\n"
+        f"{exports}"
         f'exec {pin}{shlex.quote(real)} "$@"\n'
     )
     path = run_dir / LAUNCHER
@@ -177,8 +185,11 @@ def running(
     run_dir: Path | None = None,
     start_timeout: float = 300.0,
     auth: bool | None = None,
+    overrides: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[BenchServer]:
-    """Start TorchServe with ``mode`` registered, yield it ready, always stop it."""
+    """Start TorchServe with ``mode`` registered, yield it ready, always stop it. ``overrides`` are
+    extra config lines (they win over the file's), ``environ`` extra environment (JVM and workers)."""
     if mode not in ts.MODES:
         raise ValueError(f"mode must be one of {ts.MODES}, got {mode!r}")
     model_store = Path(model_store).resolve()
@@ -192,10 +203,11 @@ def running(
     run_dir.mkdir(parents=True, exist_ok=True)
     ports = free_ports()
     # (gRPC is moved off its default ports by ts.render_config, so servers can share the machine)
-    overrides = {"metrics_mode": "prometheus"}
+    extra, overrides = overrides, {"metrics_mode": "prometheus"}
     if env == "prod":
         overrides["inference_address"] = f"http://127.0.0.1:{ports.inference}"
-    launcher = write_launcher(run_dir, overrides, cpus)
+    overrides.update(extra or {})
+    launcher = write_launcher(run_dir, overrides, cpus, env=environ)
     preload = [f"{ts.PIPELINE}={ts.PIPELINE}.mar"] if mode != "dag" else None
     server = ts.start(
         model_store, env=env, ports=ports, run_dir=run_dir, preload=preload, torchserve=str(launcher),

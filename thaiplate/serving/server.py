@@ -34,6 +34,12 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = "thaiplate"
 PIPELINE = "pipeline"
 MODES = ("dag", "pipeline", "both")
+# Environment of a production TorchServe (the JVM and every worker inherit it; the process environment
+# wins). Measured together in docs/benchmarks/MEMORY.md (DAG idle -60 MB): a fixed glibc mmap threshold
+# makes big buffers (decoded images, tensors) mmapped and returned to the OS on free, and ONNX Runtime
+# then allocates through malloc instead of keeping its arena. The two go together: without the fixed
+# threshold, no arena raised the DAG's peak by ~100 MB (freed blocks stayed in the glibc heap).
+PROD_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "THAIPLATE_ORT_ARENA": "0"}
 
 
 class ServeError(RuntimeError):
@@ -170,6 +176,7 @@ def start(
     if preload:
         cmd += ["--models", *preload]
     env_vars = {
+        **(PROD_ENV if env == "prod" else {}),
         **os.environ,
         "TMPDIR": str(run_dir / "tmp"),
         "TEMP": str(run_dir / "tmp"),
