@@ -63,12 +63,14 @@ def test_killing_java_makes_the_entrypoint_exit_nonzero(served):
 
 
 def test_soak_60s_memory_flat_and_no_errors(torchserve, tmp_path):
-    """60 s of load (2 clients per endpoint) on the warm session server, PSS every 2 s.
+    """60 s of load (2 clients per endpoint) on the session server after a warm-up with the same load,
+    memory every 2 s.
 
     Growth is measured from 20 s to the end: the first seconds still grow arenas and heaps for image
-    sizes the server has not seen yet (a one-off step, not a leak; the 10-minute ``scripts/soak``
+    sizes and batch shapes not seen yet (a one-off rise, not a leak; the 10-minute ``scripts/soak``
     starts its window at 2 minutes for the same reason), and 20 s leaves 20 samples to average the
-    ends over. PSS swings by ~2-3 % from sample to sample on this shared machine, hence 5 %.
+    ends over. Judged on anonymous memory: PSS of the tree moves by tens of MB when other servers on
+    this shared machine start or stop (they share our venv's library pages); it is printed, not asserted.
     """
     images = payloads.load("synthetic", n_scenes=5)
     endpoints = {m: entrypoint.endpoint(m) for m in ("dag", "pipeline")}
@@ -77,7 +79,7 @@ def test_soak_60s_memory_flat_and_no_errors(torchserve, tmp_path):
     soak.write(res, tmp_path)
     print("\n" + soak.summary(res))
     assert res.requests > 20 and res.errors == 0, res.error_samples
-    assert res.growth_pct < 5.0, soak.summary(res)
+    assert res.anon_growth_pct < 5.0, soak.summary(res)
     assert (tmp_path / "soak.png").stat().st_size > 1000
 
 
@@ -87,9 +89,9 @@ def test_500_requests_from_8_clients_each_get_their_own_answer(torchserve):
 
     Known failure, hence the xfail below (crossed answers and pipeline errors still fail): when the
     CPU is short (this test's own 8 clients on 2 shared cores), DAG requests fail with "Error executing
-    detector" (or recognizer) once a node has timed out 3 times (archive/workflow.yaml). A timed-out
-    node job is not cancelled, so every retry adds a job to the node's queue and the queue can outgrow
-    the timeout: measured 1 to 164 of 500 failed, and 112 of 120 with 8 clients on the DAG alone (0 of
+    detector" (or recognizer) once a node has timed out 3 times (archive/workflow.yaml). Apparently a
+    timed-out node job is not cancelled, so every retry adds a job to the node's queue and the queue can
+    outgrow the timeout: measured 1 to 164 of 500 failed, and 112 of 120 with 8 clients on the DAG alone (0 of
     120 with 4). See docs/RELIABILITY.md.
     """
     sizes = [(320 + 8 * i, 240 + 4 * i) for i in range(20)]

@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from thaiplate.bench import entrypoint, load, memory, payloads, readings, report
+from thaiplate.bench import entrypoint, load, memory, payloads, readings, report, stats
 from thaiplate.serving import server as ts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,6 +180,22 @@ def table(kills: list[KillResult], java: JavaKill | None) -> str:
     return "\n".join(rows)
 
 
+def by_target(kills: list[KillResult]) -> str:
+    """Per target over the repeats: kills survived, recovery median / max, requests lost."""
+    rows = [
+        "| worker | kills | restarted | recovered s, median | max | requests lost |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in dict.fromkeys(k.target for k in kills):
+        ks = [k for k in kills if k.target == t]
+        rec = [k.recovery_s for k in ks if k.recovery_s is not None]
+        rows.append(
+            f"| {t} | {len(ks)} | {sum(k.restarted for k in ks)} | {report._f(stats.percentile(rec, 50))} "
+            f"| {report._f(max(rec, default=None))} | {sum(k.lost for k in ks)} |"
+        )
+    return "\n".join(rows)
+
+
 def passed(kills: list[KillResult], java: JavaKill | None, bound_s: float) -> bool:
     ok = all(k.restarted and k.recovery_s is not None and k.recovery_s <= bound_s for k in kills)
     return ok and (java is None or (java.exit_code not in (None, 0) and not java.survivors))
@@ -191,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models", help="models to archive (default models/)")
     ap.add_argument("--model-store", type=Path, help="use these prebuilt archives instead of building")
     ap.add_argument("--targets", default=",".join(TARGETS), help=f"comma list of {', '.join(TARGETS)}")
+    ap.add_argument("--repeat", type=int, default=1, help="kill every target this many times")
     ap.add_argument("--concurrency", type=int, default=2, help="client threads of the steady load")
     ap.add_argument("--before", type=float, default=3.0, help="seconds of load before each kill")
     ap.add_argument("--after", type=float, default=3.0, help="seconds of load after recovery")
@@ -213,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"service up in {entry.ready_s:.1f} s; reference readings of {len(images)} images", file=sys.stderr)
         expected = expected_readings(entry.server, ["dag", "pipeline"], images)
-        for t in targets:
+        for t in targets * args.repeat:
             k = kill_worker(entry.server, t, images, expected[TARGETS[t][0]], concurrency=args.concurrency,
                             before_s=args.before, after_s=args.after, bound_s=args.bound)  # fmt: skip
             print(f"  {t}: recovered after {report._f(k.recovery_s)} s, {k.lost} requests lost", file=sys.stderr)
@@ -227,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "tool": "scripts/fault-recovery",
         "mode": "both",
         "concurrency": args.concurrency,
+        "repeat": args.repeat,
         "bound_s": args.bound,
         "images": len(images),
         "service_ready_s": entry.ready_s,
@@ -237,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out or ROOT / "runs" / "faults" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    text = table(kills, java)
+    text = table(kills, java) + ("\n\n" + by_target(kills) if args.repeat > 1 else "")
     report.write_json(out / "faults.json", doc)
     (out / "faults.md").write_text(f"# fault recovery\n\n{text}\n", encoding="utf-8")
     print(text)

@@ -7,7 +7,10 @@ requests, a one-off rise that a short run would misread as a leak. So growth is 
 samples (one sample can sit on a transient: a GC, an arena growing before it is reused).
 
 The tree is summed from the supervisor (``scripts/serve``) down: supervisor, ``torchserve``
-launcher, JVM and every worker, i.e. what the container's memory limit sees.
+launcher, JVM and every worker, i.e. what the container's memory limit sees. Pass/fail
+(``--max-growth``) is judged on the tree's anonymous memory, not on PSS: on a shared machine PSS
+moves with other people's processes (see :class:`TimedSampler`; measured: +34 MB in one 2 s step
+with anonymous memory unchanged), in a container it would not. Both are reported and plotted.
 """
 
 from __future__ import annotations
@@ -72,6 +75,23 @@ class SoakResult:
     error_samples: list[str] = field(default_factory=list)
 
 
+def drive(
+    targets: Mapping[str, load.Target], images: list[payloads.Payload], concurrency: int, requests: int, duration_s: float
+) -> dict[str, load.LevelRun]:
+    """``concurrency`` closed-loop clients on every target at once, each target bounded alike."""
+    runs: dict[str, load.LevelRun] = {}
+
+    def one(mode: str) -> None:
+        runs[mode] = load.run_level(lambda: load.HttpClient(targets[mode]), images, concurrency, requests, duration_s)
+
+    threads = [threading.Thread(target=one, args=(m,), daemon=True) for m in targets]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return runs
+
+
 def run(
     url: str,
     endpoints: Mapping[str, str],
@@ -83,23 +103,14 @@ def run(
     interval_s: float = 10.0,
     window_from_s: float = 120.0,
     token: str | None = None,
-    warmup: int = 10,
+    warmup_passes: int = 3,
 ) -> SoakResult:
-    """Warm every endpoint, then ``concurrency`` closed-loop clients per endpoint for ``duration_s``."""
+    """Warm up with the load itself (``warmup_passes`` over the images, same concurrency: batches and
+    arenas reach their working size), then the same load for ``duration_s`` while PSS is sampled."""
     targets = {m: load.Target(url, ep, token) for m, ep in endpoints.items()}
-    for t in targets.values():
-        load.run_level(lambda t=t: load.HttpClient(t), images, 1, warmup, 120.0)
+    drive(targets, images, concurrency, warmup_passes * len(images), 300.0)
     sampler = TimedSampler(root_pid, interval_s).start()
-    runs: dict[str, load.LevelRun] = {}
-
-    def drive(mode: str) -> None:
-        runs[mode] = load.run_level(lambda: load.HttpClient(targets[mode]), images, concurrency, 10**9, duration_s)
-
-    threads = [threading.Thread(target=drive, args=(m,), daemon=True) for m in targets]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    runs = drive(targets, images, concurrency, 10**9, duration_s)
     sampler.stop()
     recs = [r for lr in runs.values() for r in lr.records]
     errors = stats.count_errors((r.status, r.ok) for r in recs)
@@ -177,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=2, help="client threads per endpoint")
     ap.add_argument("--interval", type=float, default=10.0, help="seconds between PSS samples")
     ap.add_argument("--window-from", type=float, help="growth is measured from here (default min(120, duration/3))")
-    ap.add_argument("--max-growth", type=float, default=5.0, help="exit 1 above this growth, percent")
+    ap.add_argument("--max-growth", type=float, default=5.0, help="exit 1 above this growth of anonymous memory, percent")
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models", help="models to archive (default models/)")
     ap.add_argument("--model-store", type=Path, help="use these prebuilt archives instead of building")
     ap.add_argument("--scenes", type=int, default=20, help="synthetic scenes in the load (plus real crops)")
@@ -198,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     write(res, out, {"mode": args.mode, "images": len(images), "load_avg": os.getloadavg()})
     print(summary(res))
     print(f"wrote {out}/soak.json, soak.png")
-    return 0 if res.errors == 0 and res.growth_pct < args.max_growth else 1
+    return 0 if res.errors == 0 and res.anon_growth_pct < args.max_growth else 1
 
 
 if __name__ == "__main__":
