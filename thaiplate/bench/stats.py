@@ -9,8 +9,8 @@ Why these definitions:
   reply makes the request wait for exactly that node's ``timeout-ms`` before the retry, so its latency
   is the timeout plus one honest pass. A latency within +-15 % of any node timeout, or above one, is
   counted as a stall; the tolerance absorbs that honest pass. The rule is only as sharp as the gap
-  between honest latency and the shortest timeout: with 600 ms timeouts, honest queueing on one core
-  reaches that band somewhere past concurrency 8, so a report shows ``max`` next to the stall count
+  between honest latency and the shortest timeout (3 s now; with the earlier 600 ms, honest queueing on
+  one core reached that band somewhere past concurrency 8), so a report shows ``max`` next to the stall count
   and stalls are only meaningful where ``p99`` is well below the band.
 - Throughput counts successful requests only: errors answered fast must not look like capacity.
 """
