@@ -36,8 +36,9 @@ from thaiplate.serving.management import (
 )
 
 NODE = f"{ts.WORKFLOW}__recognizer"
-CANDIDATE = "3"  # the committed recogniser, re-archived with a bumped version
-TOY = "9"  # a constant-output recogniser: certainly worse
+# the committed recogniser, re-archived as the version after its card's (any retrain bumps the card)
+CANDIDATE = str(int(yaml.safe_load((models_dir() / "recognizer.yaml").read_text(encoding="utf-8"))["version"]) + 1)
+TOY = str(int(CANDIDATE) + 10)  # a constant-output recogniser: certainly worse
 
 
 @dataclass
