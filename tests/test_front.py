@@ -26,6 +26,7 @@ def _err(code: str) -> dict:
         ({"plates": [], "image": {"width": 1, "height": 1}}, 200),
         (_err("not_an_image"), 400),
         (_err("too_many_pixels"), 413),
+        (_err("too_many_images"), 413),
         ([_err("truncated"), _err("empty")], 400),
         ([_err("truncated"), {"plates": []}], 200),  # a batch with one good image is a success
         ([], 200),
@@ -102,50 +103,18 @@ def test_front_passes_good_requests_and_other_endpoints_through(front, torchserv
 @pytest.mark.server
 def test_entrypoint_serves_the_front_on_port(tmp_path):
     """scripts/serve (the container entrypoint): $PORT is the front, TorchServe hides on loopback."""
-    import os
-    import signal
-    import subprocess
-    import time
+    from thaiplate.bench import entrypoint
 
-    from conftest import ROOT, serving_python
-
-    from thaiplate.serving.server import free_port
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "THAIPLATE_MANAGEMENT_PORT": str(free_port()),
-        "THAIPLATE_METRICS_PORT": str(free_port()),
-        "MODEL_STORE": str(tmp_path / "store"),
-        "THAIPLATE_RUN_DIR": str(tmp_path / "run"),
-        "THAIPLATE_MODE": "dag",
-        "PYTHON": str(serving_python()),
-    }
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        ["bash", str(ROOT / "scripts" / "serve")], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    entry = entrypoint.start(tmp_path / "store", mode="dag", run_dir=tmp_path, timeout=240)
     try:
-        deadline = time.monotonic() + 240
-        while b"serve: ready" not in (tmp_path / "serve.log").read_bytes():
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[
-                -3000:
-            ]
-            time.sleep(1)
-        ready = (tmp_path / "serve.log").read_text()
-        assert f"localhost:{port}/wfpredict/thaiplate" in ready  # the printed curl targets the front
+        port = entry.server.ports.inference  # the entrypoint's $PORT
+        assert f"localhost:{port}/wfpredict/thaiplate" in entry.log.read_text()  # the printed curl targets the front
         r = requests.post(
-            f"http://127.0.0.1:{port}{DAG}",
-            data=b"not an image",
-            headers={"Content-Type": "image/jpeg"},
-            timeout=60,
+            f"http://127.0.0.1:{port}{DAG}", data=b"not an image", headers={"Content-Type": "image/jpeg"}, timeout=60
         )
         assert r.status_code == 400 and _code(r) == "not_an_image", r.text
-        config = (tmp_path / "run" / "config.properties").read_text()
+        config = (entry.server.run_dir / "config.properties").read_text()
         assert "inference_address=http://127.0.0.1:" in config and f":{port}\n" not in config
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(60)
-        log.close()
+        rc = entry.stop()
     assert rc == 0

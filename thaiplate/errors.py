@@ -6,6 +6,7 @@ map a DAG answer's error code to its status without importing numpy, OpenCV or P
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
 
 # Request bodies above this are refused before decoding (20 MiB images; base64/multipart overhead on top).
@@ -15,7 +16,16 @@ MAX_REQUEST_BYTES = 28 * 1024 * 1024
 STATUS_BY_CODE: dict[str, int] = {
     "too_large": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     "too_many_pixels": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    "too_many_images": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
 }
+
+
+def reply_status(item_statuses: Sequence[int | None]) -> int:
+    """A request's status from its items' (``None`` = a result): the first error's status only when every
+    item failed, else 200 (a batch with one good image is a success). One rule for handlers and front."""
+    if item_statuses and all(s is not None for s in item_statuses):
+        return int(item_statuses[0])  # type: ignore[arg-type]
+    return int(HTTPStatus.OK)
 
 
 def http_status(code: str) -> int:

@@ -83,7 +83,7 @@ def decode_image(
     if not data:
         raise ImageError("empty", "the request contained no image data")
     if len(data) > max_bytes:
-        raise ImageError("too_large", f"image is {len(data):,} bytes; the limit is {max_bytes:,} bytes", 413)
+        raise ImageError("too_large", f"image is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
     with warnings.catch_warnings():
         # DecompressionBombWarning -> exception; our own limits are stricter anyway
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -98,7 +98,7 @@ def _open(data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data), formats=_formats())
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError("too_many_pixels", f"image has too many pixels ({e})", 413) from None
+        raise ImageError("too_many_pixels", f"image has too many pixels ({e})") from None
     except UnidentifiedImageError:
         if _has_image_magic(data):
             raise ImageError("truncated", "image header is truncated or corrupt") from None
@@ -135,11 +135,11 @@ def _check_size(img: Image.Image, max_side: int, max_pixels: int) -> None:
         raise ImageError("bad_dimensions", f"image has invalid dimensions {w}x{h}")
     if w > max_side or h > max_side:
         raise ImageError(
-            "too_many_pixels", f"image is {w}x{h}; the longest side may be at most {max_side} px", 413
+            "too_many_pixels", f"image is {w}x{h}; the longest side may be at most {max_side} px"
         )
     if w * h > max_pixels:
         raise ImageError(
-            "too_many_pixels", f"image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}", 413
+            "too_many_pixels", f"image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}"
         )
 
 
@@ -147,7 +147,7 @@ def _load(img: Image.Image) -> None:
     try:
         img.load()  # first frame only for animations
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError("too_many_pixels", f"image has too many pixels ({e})", 413) from None
+        raise ImageError("too_many_pixels", f"image has too many pixels ({e})") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
         text = str(e)
         if "truncat" in text.lower() or isinstance(e, EOFError):
@@ -232,7 +232,7 @@ def load_request_images(
         raise ImageError("empty", "the request contained no image data")
     if len(files) > max_images:
         raise ImageError(
-            "too_many_images", f"{len(files)} images in one request; the limit is {max_images}", 413
+            "too_many_images", f"{len(files)} images in one request; the limit is {max_images}"
         )
     return files
 
@@ -303,7 +303,7 @@ def decode_base64(text: str, *, max_bytes: int = MAX_BYTES) -> bytes:
             raise ImageError("bad_base64", "data URL must be base64-encoded (data:image/...;base64,...)")
     s = "".join(s.split())
     if len(s) > (max_bytes * 4) // 3 + 4:
-        raise ImageError("too_large", f"image is larger than the {max_bytes:,}-byte limit", 413)
+        raise ImageError("too_large", f"image is larger than the {max_bytes:,}-byte limit")
     if "-" in s or "_" in s:
         s = s.replace("-", "+").replace("_", "/")
     s += "=" * (-len(s) % 4)

@@ -24,7 +24,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from thaiplate.errors import MAX_REQUEST_BYTES, http_status
+from thaiplate.errors import MAX_REQUEST_BYTES, http_status, reply_status
 
 HOP_BY_HOP = {
     "connection",
@@ -48,8 +48,8 @@ def error_body(code: str, message: str) -> bytes:
 def workflow_status(body: bytes) -> int:
     """The status a DAG answer should have had: from our error document(s), else 200.
 
-    A single error -> its status; a batch (JSON list) -> the first error's status only when every
-    item failed (the all-in-one handler's rule, ``handler_base.shape_reply``).
+    Same rule as the handlers (:func:`thaiplate.errors.reply_status`): a batch (JSON list) fails only
+    when every item failed.
     """
     if not body[:64].lstrip().startswith((b'{"error"', b"[")):
         return HTTPStatus.OK  # fast path: results start with {"plates"...}
@@ -58,10 +58,7 @@ def workflow_status(body: bytes) -> int:
     except ValueError:
         return HTTPStatus.OK
     items = doc if isinstance(doc, list) else [doc]
-    codes = [_error_code(i) for i in items]
-    if items and all(codes):
-        return http_status(codes[0])  # type: ignore[arg-type]
-    return HTTPStatus.OK
+    return reply_status([http_status(c) if (c := _error_code(i)) else None for i in items])
 
 
 def _error_code(item: Any) -> str | None:

@@ -28,6 +28,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar
 
+from thaiplate.errors import reply_status
 from thaiplate.image import ImageError, load_request_images
 from thaiplate.serving import observe
 
@@ -79,12 +80,8 @@ def shape_reply(work: Work, results: list[Any]) -> Reply:
     if work.error is not None:
         return Reply(error_item(work.error), work.error.http_status)
     bodies = [error_item(r) if isinstance(r, ImageError) else r for r in results]
-    if work.single:
-        status = results[0].http_status if isinstance(results[0], ImageError) else HTTPStatus.OK
-        return Reply(bodies[0], status)
-    errors = [r for r in results if isinstance(r, ImageError)]
-    status = errors[0].http_status if errors and len(errors) == len(results) else HTTPStatus.OK
-    return Reply(bodies, status)
+    status = reply_status([r.http_status if isinstance(r, ImageError) else None for r in results])
+    return Reply(bodies[0] if work.single else bodies, status)
 
 
 def request_content_type(context: Any, idx: int) -> str | None:
