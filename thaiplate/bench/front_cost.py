@@ -18,9 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from thaiplate.bench import load, payloads, service
+from thaiplate.bench import load, payloads, service, stats
 from thaiplate.serving import server as ts
 
 
@@ -51,12 +49,12 @@ def measure(store: Path, n: int, cpus: str) -> dict:
                             ans = clients[k].send(images[i % len(images)])
                             if i >= 10 and ans.ok:  # first 10: warm-up
                                 ms[k].append((time.perf_counter() - t) * 1000)
-                p50 = {k: float(np.percentile(v, 50)) for k, v in ms.items()}
+                lat = {k: stats.summarize(v) for k, v in ms.items()}
                 out["paths"][endpoint] = {
-                    **{f"{k}_p50_ms": round(v, 2) for k, v in p50.items()},
-                    **{f"{k}_p90_ms": round(float(np.percentile(v, 90)), 2) for k, v in ms.items()},
-                    "front_minus_direct_p50_ms": round(p50["front"] - p50["direct"], 2),
-                    "front_over_direct_p50": round(p50["front"] / p50["direct"], 3),
+                    **{f"{k}_p50_ms": round(s.p50, 2) for k, s in lat.items()},
+                    **{f"{k}_p90_ms": round(s.p90, 2) for k, s in lat.items()},
+                    "front_minus_direct_p50_ms": round(lat["front"].p50 - lat["direct"].p50, 2),
+                    "front_over_direct_p50": round(stats.ratio(lat["front"].p50, lat["direct"].p50), 3),
                     "ok": {k: len(v) for k, v in ms.items()},
                 }
         finally:
