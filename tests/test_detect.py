@@ -19,6 +19,7 @@ from thaiplate.detect import (
     box_iou,
     decode_yolov8,
     detections_from_roboflow,
+    input_hw,
     letterbox,
     nms,
     rescale_boxes,
@@ -36,6 +37,7 @@ ROBOFLOW_DATA = Path(__file__).parent / "data" / "roboflow"
         (100, 50, 640, 6.4, (160, 0)),  # upscaled like ultralytics (scaleup=True)
         (517, 301, 640, 640 / 517, (133, 0)),  # odd padding split: 133 left, 134 right
         (480, 640, (384, 640), 0.8, (64, 0)),
+        (720, 1280, (320, 544), 0.425, (0, 7)),  # landscape input: 16:9 photo at 1.3x the 416 scale
     ],
 )
 def test_letterbox_geometry(h: int, w: int, size, scale: float, pad: tuple[int, int]) -> None:
@@ -49,6 +51,13 @@ def test_letterbox_geometry(h: int, w: int, size, scale: float, pad: tuple[int, 
         assert (out[:, : p[0]] == 114).all() and (out[:, p[0] : p[0] + 2] == 200).all()
     if p[1]:
         assert (out[: p[1]] == 114).all() and (out[p[1] : p[1] + 2] == 200).all()
+
+
+@pytest.mark.parametrize(
+    ("given", "hw"), [(416, (416, 416)), ([320, 544], (320, 544)), ("320x544", (320, 544)), ("416", (416, 416))]
+)
+def test_input_hw_reads_yaml_and_cli_sizes(given, hw) -> None:
+    assert input_hw(given) == hw
 
 
 def test_letterbox_rescale_round_trip() -> None:

@@ -29,12 +29,14 @@ def meta() -> dict:
 def test_yaml_matches_onnx_graph(meta: dict) -> None:
     import onnxruntime as ort
 
-    s = int(meta["imgsz"])
+    from thaiplate.detect import input_hw
+
+    h, w = input_hw(meta["imgsz"])
     sess = ort.InferenceSession(str(MODELS / meta["file"]), providers=["CPUExecutionProvider"])
     (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
-    anchors = sum((s // stride) ** 2 for stride in (8, 16, 32))
+    anchors = sum((h // stride) * (w // stride) for stride in (8, 16, 32))
     assert inp.name == meta["input"]["name"] == "images"
-    assert inp.shape == [1, 3, s, s] == meta["input"]["shape"]
+    assert inp.shape == [1, 3, h, w] == meta["input"]["shape"]
     assert out.shape == [1, 5, anchors] == meta["output"]["shape"]
     assert 0 < float(meta["conf"]) < 1 and 0 < float(meta["iou"]) < 1
     assert (MODELS / "detector.pt").stat().st_size < 20e6  # optimizer stripped

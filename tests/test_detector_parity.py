@@ -40,7 +40,7 @@ from ultralytics import YOLO
 onnx, imgsz, conf, iou, *images = sys.argv[2:]
 model = YOLO(onnx, task="detect")
 out = []
-for r in model.predict(images, imgsz=int(imgsz), conf=float(conf), iou=float(iou), device="cpu",
+for r in model.predict(images, imgsz=[int(v) for v in imgsz.split(",")], conf=float(conf), iou=float(iou), device="cpu",
                        max_det=50, verbose=False, stream=True):
     out.append({"boxes": r.boxes.xyxy.tolist(), "scores": r.boxes.conf.tolist()})
 print(json.dumps(out))
@@ -96,7 +96,7 @@ def png_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_onnx_path_matches_ultralytics(png_images: list[Path], conf: float | str, tmp_path: Path) -> None:
     import yaml
 
-    from thaiplate.detect import OnnxDetector
+    from thaiplate.detect import OnnxDetector, input_hw
     from thaiplate.image import decode_image
 
     cfg = yaml.safe_load((MODELS / "detector.yaml").read_text())
@@ -109,7 +109,7 @@ def test_onnx_path_matches_ultralytics(png_images: list[Path], conf: float | str
             REFERENCE,
             str(tmp_path),
             str(MODELS / "detector.onnx"),
-            str(cfg["imgsz"]),
+            ",".join(map(str, input_hw(cfg["imgsz"]))),
             str(c),
             str(cfg["iou"]),
             *map(str, png_images),

@@ -120,3 +120,25 @@ def test_fonts_resolve_every_role():
     fs = fonts.find_fonts()
     for role in fonts.FACES:
         assert fs.choices(role)
+
+
+DASHCAM = ROOT.parent / "shared" / "datasets" / "dashcam-plates-mit"
+
+
+@pytest.mark.skipif(not (DASHCAM / "labels.csv").is_file(), reason="needs ../shared/datasets/dashcam-plates-mit")
+@pytest.mark.parametrize("p_native", [0.0, 1.0])
+def test_dashcam_plates_are_kept_or_replaced(p_native):
+    """p_native_plate 1 keeps every real plate with its own box and no text; 0 pastes Thai plates."""
+    from thaiplate.synth.scene import dashcam_index
+
+    cfg = load_config()
+    scene_cfg = {**cfg["scene"], "p_dashcam": 1.0, "p_empty": 0.0, "p_native_plate": p_native,
+                 "dashcam_dir": str(DASHCAM)}
+    known = {b for _, boxes in dashcam_index(str(DASHCAM.resolve())) for b in boxes}
+    for i in range(4):
+        scene = make_scene(np.random.default_rng([11, i]), augment_config(cfg), scene_cfg)
+        assert scene.boxes and len(scene.boxes) == len(scene.specs)
+        if p_native:
+            assert all(s is None for s in scene.specs) and all(b in known for b in scene.boxes)
+        else:
+            assert all(s is not None and s.text for s in scene.specs)

@@ -12,6 +12,7 @@ Backends implement the one-method :class:`Detector` protocol:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -33,6 +34,20 @@ class Detector(Protocol):
 
 
 # --------------------------------------------------------------------------------------- geometry
+
+
+def input_hw(imgsz: int | str | Sequence[int]) -> tuple[int, int]:
+    """Model input ``(h, w)`` from a yaml/CLI size: ``416``, ``[320, 544]`` or ``"320x544"``.
+
+    A landscape input (e.g. 320x544) spends the same pixels as 416x416 on a 16:9 photo at 1.3x the scale.
+    """
+    if isinstance(imgsz, str):
+        parts = [int(v) for v in re.split(r"[x,]", imgsz.lower())]
+        return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    if isinstance(imgsz, int):
+        return imgsz, imgsz
+    h, w = (int(v) for v in imgsz)
+    return h, w
 
 
 def letterbox(img: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, float, tuple[int, int]]:
@@ -137,7 +152,7 @@ class OnnxDetector:
     def __init__(
         self,
         path: str | Path,
-        imgsz: int | Sequence[int] = 640,
+        imgsz: int | str | Sequence[int] = 640,
         conf: float = 0.25,
         iou: float = 0.45,
         threads: int | None = None,
@@ -149,7 +164,7 @@ class OnnxDetector:
         from thaiplate.runtime import OrtOptions, ort_session
 
         self.path = Path(path)
-        self.imgsz: tuple[int, int] = (int(imgsz), int(imgsz)) if isinstance(imgsz, int) else tuple(imgsz)  # type: ignore[assignment]
+        self.imgsz = input_hw(imgsz)
         self.conf, self.iou, self.max_det, self.version = conf, iou, max_det, version
         self.session = ort_session(self.path, OrtOptions.from_env().but(threads=threads, mem_arena=mem_arena))
         self.input_name = self.session.get_inputs()[0].name

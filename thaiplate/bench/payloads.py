@@ -81,7 +81,7 @@ def labelled(
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("JPEG encoding failed")
-        out.append((Payload(f"scene-{i:03d}-{w}x{h}.jpg", buf.tobytes(), w, h), [s.text for s in scene.specs]))
+        out.append((Payload(f"scene-{i:03d}-{w}x{h}.jpg", buf.tobytes(), w, h), [s.text for s in scene.specs if s]))
     return out
 
 

@@ -56,7 +56,8 @@ def _scene_item(i: int, seed: int, out: str, config: str | None, n_val: int) -> 
     file = f"images/{split}/{stem}.jpg"
     if not scene.boxes:
         return [[file, "", "", "", "", "", ""]]
-    return [[file, s.text, s.province_code, *(f"{v:.1f}" for v in b)] for s, b in zip(scene.specs, scene.boxes, strict=True)]
+    return [[file, s.text if s else "", s.province_code if s else "", *(f"{v:.1f}" for v in b)]
+            for s, b in zip(scene.specs, scene.boxes, strict=True)]
 
 
 def _run_parallel(fn: Callable[[int], object], n: int, workers: int, desc: str) -> Iterable:

@@ -35,7 +35,7 @@ from thaiplate.synth.render import render_plate
 class Scene:
     image: np.ndarray  # RGB uint8
     boxes: list[tuple[float, float, float, float]]  # x1 y1 x2 y2 px, one per visible plate
-    specs: list[PlateSpec]
+    specs: list[PlateSpec | None]  # None: a real foreign plate kept as it is (box only, no Thai text)
 
 
 @cache
@@ -128,12 +128,17 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
     n_plates = 0 if rng.random() < scene_cfg["p_empty"] else int(rng.integers(max(1, scene_cfg["plates_per_image"][0]), scene_cfg["plates_per_image"][1] + 1))
     dash = dashcam_index(str(Path(scene_cfg["dashcam_dir"]).resolve()))
     boxes: list[tuple[float, float, float, float]] = []
-    specs: list[PlateSpec] = []
+    specs: list[PlateSpec | None] = []
     lo, hi = scene_cfg["plate_width_px"]
     if dash and rng.random() < scene_cfg["p_dashcam"]:
         path, foreign = dash[int(rng.integers(len(dash)))]
         img = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
         for fx1, fy1, fx2, fy2 in foreign:
+            if n_plates and rng.random() < scene_cfg.get("p_native_plate", 0.0):
+                # keep the real plate: real optics, dirt and mounting on a real car (box only)
+                boxes.append((fx1, fy1, fx2, fy2))
+                specs.append(None)
+                continue
             # hide the foreign plate (it would be an unlabelled positive), then paste a Thai one over it
             pad = 2
             region = (slice(max(0, int(fy1) - pad), int(fy2) + pad), slice(max(0, int(fx1) - pad), int(fx2) + pad))

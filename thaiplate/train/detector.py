@@ -140,12 +140,15 @@ def train_detector(
     patience: int = 100,
     init: Path | None = None,
     close_mosaic: int = 3,
+    scale: float = 0.5,
 ) -> Path:
     """Train YOLOv8n from scratch (``yolov8n.yaml``, no pretrained download) and return best.pt.
 
     ``init`` starts from an existing checkpoint instead (e.g. ``models/detector.pt`` to fine-tune it on
     real photos); architecture and class count stay the same. ``close_mosaic`` is 3, not
     ultralytics' 10: CPU runs here are ~15 epochs, and mosaic is what packs many small plates per batch.
+``scale`` is ultralytics' random zoom (gain in ``1 ± scale``); 0.7 lets the 100 px dashcam plates
+shrink to the 20-40 px of a roadside camera.
 
     The run folder is ``out`` itself (ultralytics' project/name are derived from it), so args,
     weights, results.csv and the log stay together.
@@ -182,6 +185,7 @@ def train_detector(
             single_cls=single_cls,
             patience=patience,
             close_mosaic=close_mosaic,
+            scale=scale,
             project=str(out.parent),
             name=out.name,
             exist_ok=True,
@@ -227,8 +231,12 @@ def export_detector(
     early: bool = False,
     conf: float = DEFAULT_CONF,
     iou: float = DEFAULT_IOU,
+    export_imgsz: tuple[int, int] | None = None,
 ) -> Path:
     """Export a checkpoint to ONNX and install detector.{onnx,pt,yaml,md} into ``models_dir``.
+
+    ``export_imgsz`` ``(h, w)`` fixes a non-square ONNX input (the net is fully convolutional, so a
+    model trained on square mosaics runs on any stride-32 rectangle); default: square ``imgsz``.
 
     ``early`` marks a mid-training snapshot so serving engineers can test the real format before the
     final model lands. The .pt is stripped of optimizer state (small enough to commit).
@@ -243,10 +251,11 @@ def export_detector(
     stripped.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, stripped)
     strip_optimizer(str(stripped))
+    h, w = export_imgsz or (imgsz, imgsz)
     onnx_path = Path(
-        YOLO(str(stripped)).export(format="onnx", imgsz=imgsz, opset=17, simplify=False, dynamic=False)
+        YOLO(str(stripped)).export(format="onnx", imgsz=[h, w], opset=17, simplify=False, dynamic=False)
     )
-    shape = _check_onnx(onnx_path, imgsz)
+    shape = _check_onnx(onnx_path, (h, w))
     shutil.copyfile(onnx_path, models_dir / "detector.onnx")
     shutil.copyfile(stripped, models_dir / "detector.pt")
 
@@ -257,12 +266,13 @@ def export_detector(
         version="1",
         status="early" if early else "final",
         arch="yolov8n",
-        imgsz=imgsz,
+        imgsz=imgsz if h == w else [h, w],
+        train_imgsz=imgsz,
         conf=conf,
         iou=iou,
         input={
             "name": "images",
-            "shape": [1, 3, imgsz, imgsz],
+            "shape": [1, 3, h, w],
             "dtype": "float32",
             "format": "RGB, /255, letterbox pad 114, centred",
         },
@@ -283,7 +293,7 @@ def export_detector(
     return models_dir / "detector.onnx"
 
 
-def _check_onnx(path: Path, imgsz: int) -> tuple[int, ...]:
+def _check_onnx(path: Path, hw: tuple[int, int]) -> tuple[int, ...]:
     """Fail the export early if the graph does not match the serving contract."""
     import onnx
 
@@ -291,7 +301,7 @@ def _check_onnx(path: Path, imgsz: int) -> tuple[int, ...]:
     (inp,), (outp,) = graph.input, graph.output
     in_shape = tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)
     out_shape = tuple(d.dim_value for d in outp.type.tensor_type.shape.dim)
-    if inp.name != "images" or in_shape != (1, 3, imgsz, imgsz):
+    if inp.name != "images" or in_shape != (1, 3, *hw):
         raise RuntimeError(f"unexpected ONNX input {inp.name} {in_shape}")
     if len(out_shape) != 3 or out_shape[:2] != (1, 5):
         raise RuntimeError(f"unexpected ONNX output {outp.name} {out_shape}; expected (1, 5, A)")

@@ -38,6 +38,10 @@ def add_detector_parser(train_subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--hours", type=float, help="wall-clock budget; ultralytics fits epochs to it")
     p.add_argument("--patience", type=int, default=100, help="early-stopping patience (epochs)")
     p.add_argument("--close-mosaic", type=int, default=3, help="final epochs without mosaic (default 3)")
+    p.add_argument("--scale", type=float, default=0.5,
+                   help="random zoom range 1 +- SCALE (ultralytics 'scale', default 0.5; 0.7 for small far plates)")
+    p.add_argument("--export-imgsz", metavar="HxW",
+                   help="ONNX input size if not square --imgsz, e.g. 320x544 for 16:9 cameras (same pixels as 416x416)")
     p.add_argument("--models-dir", type=Path, help="where to install detector.* (default: repo models/)")
     p.add_argument("--no-export", action="store_true", help="train only")
     p.add_argument(
@@ -52,6 +56,7 @@ def add_detector_parser(train_subparsers: argparse._SubParsersAction) -> argpars
 
 
 def run(args: argparse.Namespace) -> int:
+    from thaiplate.detect import input_hw
     from thaiplate.train import detector as det
 
     out: Path = args.out.resolve()
@@ -87,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
             hours=args.hours,
             patience=args.patience,
             init=args.init,
+            close_mosaic=args.close_mosaic,
+            scale=args.scale,
         )
         info["wall_minutes"] = round((time.time() - t0) / 60, 1)
         if args.no_export:
@@ -99,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
     if resolved.exists() and weights.exists():
         metrics = det.validate(weights, resolved, info.get("imgsz", args.imgsz), out)  # type: ignore[arg-type]
     imgsz = int(info.get("imgsz", args.imgsz))  # type: ignore[call-overload]
-    onnx = det.export_detector(weights, imgsz, models_dir, metrics=metrics, training=info, early=args.early)
-    print(f"exported {onnx} (imgsz {imgsz}); synthetic val: {metrics}")
+    export_hw = input_hw(args.export_imgsz) if args.export_imgsz else None
+    onnx = det.export_detector(
+        weights, imgsz, models_dir, metrics=metrics, training=info, early=args.early, export_imgsz=export_hw
+    )
+    print(f"exported {onnx} (input {export_hw or imgsz}); synthetic val: {metrics}")
     if det.read_results_csv(out):
         det.plot_curves(out, out / "curves.png")
         if models_dir == det.DEFAULT_MODELS_DIR.resolve():  # the committed model: its curves go in docs/
