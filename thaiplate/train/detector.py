@@ -161,6 +161,11 @@ shrink to the 20-40 px of a roadside camera.
 
     if threads:
         torch.set_num_threads(threads)
+        # ultralytics' select_device("cpu") resets torch to its NUM_THREADS = cpu_count - 1, i.e. one
+        # thread on this 2-core box (measured: 4.4 s/batch instead of ~2)
+        from ultralytics.utils import torch_utils
+
+        torch_utils.NUM_THREADS = threads
     last = out / "weights" / "last.pt"
     if resume:
         if not last.exists():
