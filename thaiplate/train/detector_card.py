@@ -37,7 +37,12 @@ def _extra_sections(metrics: dict[str, Any]) -> str:
 
 
 def render(meta: dict[str, Any]) -> str:
-    imgsz = meta.get("imgsz", "?")
+    from thaiplate.detect import input_hw
+
+    h, w = input_hw(meta.get("imgsz", 416))
+    imgsz = f"{h}" if h == w else f"{h}x{w}"
+    train_imgsz = meta.get("train_imgsz", h if h == w else "?")
+    scale = min(w / 1280, h / 720)
     tr = meta.get("training", {})
     metrics = meta.get("metrics", {})
     status = meta.get("status", "final")
@@ -57,15 +62,16 @@ def render(meta: dict[str, Any]) -> str:
 |---|---|
 | file | `detector.onnx` (ONNX opset 17, static), `detector.pt` (ultralytics checkpoint, optimizer stripped) |
 | architecture | YOLOv8n (ultralytics `yolov8n.yaml`), 1 class `plate`, trained **from scratch** (no pretrained weights) |
-| input | `images` float32 `(1, 3, {imgsz}, {imgsz})`, RGB /255, letterbox (pad 114, centred) |
+| input | `images` float32 `(1, 3, {h}, {w})`, RGB /255, letterbox (pad 114, centred); trained at {train_imgsz} |
 | output | `output0` float32 `{tuple(meta.get("output", {}).get("shape", [1, 5, "A"]))}` = cx, cy, w, h, score in letterboxed pixels; no NMS inside |
 | serving thresholds | conf {meta.get("conf")}, NMS IoU {meta.get("iou")} (`detector.yaml`) |
 | status / exported | {status} / {meta.get("exported", "?")} |
 
 ## Data
 - **Training:** `{tr.get("data_command", "thaiplate synth detect")}` scenes: {tr.get("train_images", "?")} train /
-  {tr.get("val_images", "?")} val images, 0–3 rendered Thai plates each, on procedural backgrounds and on the
-  MIT-licensed `dashcam-plates-mit` frames with Thai plates pasted over the foreign ones.
+  {tr.get("val_images", "?")} val images, 0–3 plates each: rendered Thai plates on procedural backgrounds, and the
+  MIT-licensed `dashcam-plates-mit` frames with Thai plates pasted over the foreign ones (or, at
+  `p_native_plate` in `thaiplate/configs/synth.yaml`, the real foreign plate kept as a box-only positive).
 - **Never trained on** `thai-street-frames` or `thai-plate-crops-real` (evaluation only, no licence). The real-frame
   numbers below are reported for each committed model; no threshold, epoch or input size was chosen with them.
 
@@ -98,7 +104,7 @@ YOLO `.txt` labels beside them in `labels/`). Paths are resolved the way Roboflo
 is trained single-class (every box is a plate) so the exported head keeps the `(1, 5, A)` layout.
 ```
 scripts/setup-train-yolo                                   # once: .venv-yolo (torch + ultralytics)
-.venv-yolo/bin/thaiplate train detector --data my-export/data.yaml --imgsz {imgsz} --epochs 50 \\
+.venv-yolo/bin/thaiplate train detector --data my-export/data.yaml --imgsz {train_imgsz} --epochs 50 \\
     --out runs/detector-mine --init models/detector.pt   # start from this model
 .venv-yolo/bin/thaiplate train detector --out runs/detector-mine --resume     # after an interruption
 ```
@@ -106,10 +112,10 @@ The command exports `models/detector.onnx` + `.pt` + `.yaml` + this card (use `-
 Check the result with `scripts/bench-detector` and `python -m thaiplate.eval.detector --images DIR`.
 
 ## Limits
-- Trained only on synthetic plates: real plate wear, dirt, plate frames, strong glare, motion blur and night IR are
-  under-represented. Fine-tuning on a few hundred real labelled photos is the expected next step.
-- Small plates: at imgsz {imgsz} a 1280-px-wide frame is scaled by {_fmt(imgsz / 1280 if isinstance(imgsz, int) else 0.0)}; a 20-px plate becomes
-  ~{20 * imgsz / 1280 if isinstance(imgsz, int) else 0.0:.1f} px and is near the stride-8 limit. Crop a region of interest for far plates.
+- No real Thai photo in training: Thai plates are rendered; the only real plates are Romanian ones on dashcam
+  frames (rear views). Real Thai wear, dealer plates, front views in rain and night IR are under-represented. Fine-tuning on a few hundred real labelled photos is the expected next step.
+- Small plates: at input {imgsz} a 1280×720 frame is scaled by {_fmt(scale)}; a 20-px plate becomes
+  ~{20 * scale:.1f} px and is near the stride-8 limit. Crop a region of interest for far plates.
 - One class: it does not tell car / motorcycle / special plates apart (the recogniser's grammar does).
-- Square static input: a 16:9 photo wastes the letterbox padding; fine for the latency target, see the table.
+- Static input {imgsz}: {"a 16:9 photo wastes the letterbox padding" if h == w else "landscape, sized for 16:9 cameras; a portrait photo is scaled by " + _fmt(min(w / 720, h / 1280)) + " (rotate it, or export square with `--export-imgsz`)"}.
 """
