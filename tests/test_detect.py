@@ -171,6 +171,17 @@ def test_onnx_detector_overrides_and_session_options(models_dir: Path) -> None:
     assert opts.enable_cpu_mem_arena is False
 
 
+def test_boxes_taller_than_max_box_height_are_dropped(tmp_path: Path) -> None:
+    """A frame-tall box (the model's failure on some real frames) is not a plate; a plate-sized one stays."""
+    rows = [(160.0, 160.0, 300.0, 170.0, 0.99), (160.0, 160.0, 20.0, 10.0, 0.8)]  # 680 px and 40 px of 720
+    _constant_detector(tmp_path / "det.onnx", 320, rows)
+    (tmp_path / "detector.yaml").write_text("file: det.onnx\nimgsz: 320\nmax_box_height: 0.5\n", encoding="utf-8")
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    assert [round(d.confidence, 2) for d in OnnxDetector.from_dir(tmp_path).detect(frame)] == [0.8]
+    everything = OnnxDetector.from_dir(tmp_path, max_box_height=1.0).detect(frame)
+    assert [round(d.confidence, 2) for d in everything] == [0.99, 0.8]
+
+
 def test_from_dir_without_yaml(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="detector.yaml"):
         OnnxDetector.from_dir(tmp_path)

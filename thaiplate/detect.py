@@ -159,13 +159,18 @@ class OnnxDetector:
         *,
         mem_arena: bool | None = None,
         max_det: int = 50,
+        max_box_height: float = 1.0,
         version: str = "unknown",
     ) -> None:
+        """``max_box_height`` drops boxes taller than that fraction of the image: the model is trained on
+        plates up to ~0.2 of the frame, and anything much taller is not a plate (close-up plate crops go
+        through the pipeline's crop fallback instead)."""
         from thaiplate.runtime import OrtOptions, ort_session
 
         self.path = Path(path)
         self.imgsz = input_hw(imgsz)
         self.conf, self.iou, self.max_det, self.version = conf, iou, max_det, version
+        self.max_box_height = max_box_height
         self.session = ort_session(self.path, OrtOptions.from_env().but(threads=threads, mem_arena=mem_arena))
         self.input_name = self.session.get_inputs()[0].name
 
@@ -177,6 +182,7 @@ class OnnxDetector:
             "imgsz": cfg.get("imgsz", 640),
             "conf": float(cfg.get("conf", 0.25)),
             "iou": float(cfg.get("iou", 0.45)),
+            "max_box_height": float(cfg.get("max_box_height", 1.0)),
             "version": str(cfg.get("version", "unknown")),
         }
         kwargs.update(overrides)
@@ -191,6 +197,10 @@ class OnnxDetector:
         x, scale, pad = self.preprocess(image)
         output = self.session.run(None, {self.input_name: x})[0]
         boxes, scores = decode_yolov8(output, self.conf)
+        content_h = image.shape[0] * scale  # the box height as it will be after clipping to the image
+        heights = np.minimum(boxes[:, 3], pad[1] + content_h) - np.maximum(boxes[:, 1], pad[1])
+        plausible = heights <= self.max_box_height * content_h
+        boxes, scores = boxes[plausible], scores[plausible]
         keep = nms(boxes, scores, self.iou, self.max_det)
         return to_detections(rescale_boxes(boxes[keep], scale, pad, image.shape), scores[keep])
 

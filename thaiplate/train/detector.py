@@ -39,6 +39,9 @@ FONT_CANDIDATES = (
 # synthetic ones and the recogniser rejects non-plates cheaply; NMS IoU 0.45 keeps neighbouring plates.
 DEFAULT_CONF = 0.25
 DEFAULT_IOU = 0.45
+# Plates in the training scenes are at most ~0.22 of the image height; frame-tall boxes seen on real
+# daylight frames are never plates. Close-up plate photos go through the pipeline's crop fallback.
+DEFAULT_MAX_BOX_HEIGHT = 0.5
 
 
 class UltralyticsMissing(RuntimeError):
@@ -275,6 +278,7 @@ def export_detector(
         train_imgsz=imgsz,
         conf=conf,
         iou=iou,
+        max_box_height=DEFAULT_MAX_BOX_HEIGHT,
         input={
             "name": "images",
             "shape": [1, 3, h, w],

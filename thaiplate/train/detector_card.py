@@ -64,7 +64,7 @@ def render(meta: dict[str, Any]) -> str:
 | architecture | YOLOv8n (ultralytics `yolov8n.yaml`), 1 class `plate`, trained **from scratch** (no pretrained weights) |
 | input | `images` float32 `(1, 3, {h}, {w})`, RGB /255, letterbox (pad 114, centred); trained at {train_imgsz} |
 | output | `output0` float32 `{tuple(meta.get("output", {}).get("shape", [1, 5, "A"]))}` = cx, cy, w, h, score in letterboxed pixels; no NMS inside |
-| serving thresholds | conf {meta.get("conf")}, NMS IoU {meta.get("iou")} (`detector.yaml`) |
+| serving thresholds | conf {meta.get("conf")}, NMS IoU {meta.get("iou")}, boxes taller than {meta.get("max_box_height", 1.0)} of the image dropped (`detector.yaml`) |
 | status / exported | {status} / {meta.get("exported", "?")} |
 
 ## Data
