@@ -59,7 +59,7 @@ def synthetic_plate_scene() -> tuple[bytes, str]:
     rng = np.random.default_rng(7)
     spec = sample_plate(rng, PlateType.PRIVATE_CAR)
     try:
-        plate = render_plate(spec, rng, px_per_mm=0.6)
+        plate = render_plate(spec, rng, px_per_mm=0.3)  # ~100 px wide: mid-range of the training scenes
     except Exception as e:  # noqa: BLE001 - e.g. Thai fonts missing on this machine
         pytest.skip(f"cannot render a synthetic plate here: {type(e).__name__}: {e}")
     h, w = plate.rgb.shape[:2]
@@ -125,7 +125,8 @@ def test_synthetic_plate_read_by_both_modes(torchserve):
     dag, pipe = post(torchserve, DAG, body), post(torchserve, PIPE, body)
     assert dag.status_code == 200 and pipe.status_code == 200, (dag.text, pipe.text)
     assert without_timings(dag.json()) == without_timings(pipe.json())
-    untrained = {n: s for n, s in model_status().items() if s != "trained"}
+    # "trained[: how]" or "final" are finished models; "early"/"untrained" snapshots only get the DAG check
+    untrained = {n: s for n, s in model_status().items() if s.split(":")[0] not in ("trained", "final")}
     if untrained:  # same convention as test_recognize: accuracy is only asserted for trained models
         pytest.skip(f"DAG == pipeline checked; text not checked, models not fully trained: {untrained}")
     plates = pipe.json()["plates"]
