@@ -105,3 +105,14 @@ def test_results_csv_columns_are_stripped(tmp_path: Path) -> None:
     (tmp_path / "results.csv").write_text("  epoch,  metrics/mAP50(B)\n1, 0.5\n2, 0.7\n")
     rows = read_results_csv(tmp_path)
     assert rows[-1] == {"epoch": 2.0, "metrics/mAP50(B)": 0.7}
+
+
+@pytest.mark.parametrize(
+    ("meta", "version"),
+    [({}, "1"), ({"version": "2", "status": "final"}, "3"), ({"version": "2", "status": "early"}, "2"),
+     ({"version": "det-2024.1"}, "1")],
+)
+def test_export_bumps_the_version(meta, version):
+    from thaiplate.train.detector import next_version
+
+    assert next_version(meta) == version

@@ -271,7 +271,7 @@ def export_detector(
     meta.update(
         file="detector.onnx",
         weights="detector.pt",
-        version="1",
+        version=next_version(meta),
         status="early" if early else "final",
         arch="yolov8n",
         imgsz=imgsz if h == w else [h, w],
@@ -315,6 +315,18 @@ def _check_onnx(path: Path, hw: tuple[int, int]) -> tuple[int, ...]:
     if len(out_shape) != 3 or out_shape[:2] != (1, 5):
         raise RuntimeError(f"unexpected ONNX output {outp.name} {out_shape}; expected (1, 5, A)")
     return out_shape
+
+
+def next_version(meta: dict[str, Any]) -> str:
+    """The version an export over ``meta`` gets: one more than a final model's, the same as an early one's.
+
+    Served answers name it (``"models": {"detector": "2"}``), so replacing a model must change it.
+    """
+    try:
+        current = int(str(meta.get("version", "0")))
+    except ValueError:
+        return "1"
+    return str(current if meta.get("status") == "early" else current + 1)
 
 
 def load_meta(models_dir: Path) -> dict[str, Any]:
