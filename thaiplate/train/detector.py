@@ -150,8 +150,8 @@ def train_detector(
     ``init`` starts from an existing checkpoint instead (e.g. ``models/detector.pt`` to fine-tune it on
     real photos); architecture and class count stay the same. ``close_mosaic`` is 3, not
     ultralytics' 10: CPU runs here are ~15 epochs, and mosaic is what packs many small plates per batch.
-``scale`` is ultralytics' random zoom (gain in ``1 ± scale``); 0.7 lets the 100 px dashcam plates
-shrink to the 20-40 px of a roadside camera.
+    ``scale`` is ultralytics' random zoom (gain in ``1 ± scale``); 0.7 lets the 100 px dashcam plates
+    shrink to the 20-40 px of a roadside camera.
 
     The run folder is ``out`` itself (ultralytics' project/name are derived from it), so args,
     weights, results.csv and the log stay together.
@@ -274,7 +274,7 @@ def export_detector(
         version=next_version(meta),
         status="early" if early else "final",
         arch="yolov8n",
-        imgsz=imgsz if h == w else [h, w],
+        imgsz=h if h == w else [h, w],  # what serving letterboxes to: the ONNX input, not the training size
         train_imgsz=imgsz,
         conf=conf,
         iou=iou,
