@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import subprocess
 import sys
 from collections import Counter
@@ -15,8 +16,9 @@ from thaiplate import labels
 from thaiplate.labels import PlateType
 from thaiplate.synth import fonts
 from thaiplate.synth.augment import augment_config, load_config
-from thaiplate.synth.crops import ocr_sample
+from thaiplate.synth.crops import ocr_sample, rectified_box
 from thaiplate.synth.grammar import sample_plate
+from thaiplate.synth.render import render_plate
 from thaiplate.synth.scene import make_scene, yolo_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +63,27 @@ def test_ocr_samples_are_deterministic_per_seed():
     assert sa == sb and np.array_equal(a, b)
     assert a.shape != c.shape or not np.array_equal(a, c)
     assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
+
+
+def test_rectified_crops_cut_the_province_line_but_never_the_registration():
+    """Deep insets are pulled back to the registration lines; the province line alone may be cut."""
+    rng = np.random.default_rng(4)
+    cut_province = 0
+    for pt in PlateType:
+        plate = render_plate(sample_plate(rng, pt), rng, px_per_mm=0.6)
+        h, w = plate.rgb.shape[:2]
+        x1, y1, x2, y2 = rectified_box(plate, (0.0, 0.0), w, h, [0.3, 0.3, 0.3, 0.3])
+        assert 0 < x1 and x2 < w  # the insets still bite where nothing is printed
+        for line, (bx1, by1, bx2, by2) in zip(plate.spec.lines, plate.text_boxes, strict=True):
+            inside = x1 <= bx1 and y1 <= by1 and bx2 <= x2 and by2 <= y2
+            if line == plate.spec.province_th or line.startswith("THAILAND"):
+                cut_province += not inside
+            else:
+                assert inside, (pt, line)
+    assert cut_province >= 3  # car-style plates print the province at the bottom edge
+    cfg = dataclasses.replace(augment_config(load_config()), p_rectified=1.0)
+    img, _ = ocr_sample(np.random.default_rng(1), cfg)
+    assert img.dtype == np.uint8 and img.shape[2] == 3 and img.shape[1] > img.shape[0]
 
 
 def test_yolo_labels_inside_image_and_on_the_plate():

@@ -45,6 +45,8 @@ class AugmentConfig:
     brightness: tuple[float, float]
     contrast: tuple[float, float]
     p_dealer_frame: float
+    p_rectified: float
+    rectified_inset: tuple[float, float]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:

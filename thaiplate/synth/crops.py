@@ -55,6 +55,35 @@ def dealer_frame(plate: RenderedPlate, rng: np.random.Generator) -> RenderedPlat
     return RenderedPlate(np.asarray(band), alpha, plate.spec, boxes)
 
 
+def rectified_box(
+    plate: RenderedPlate, off: tuple[float, float], inner_w: int, inner_h: int, insets: list[float]
+) -> tuple[float, float, float, float]:
+    """Crop box (plate pixels) of a contour-warped crop: each edge moved inside the plate outline by
+    ``insets`` (left, top, right, bottom; fractions of the plate, negative = outside), then pulled back
+    so every registration line stays whole. Only the province and "THAILAND" lines may be cut: labels stay true.
+    """
+    ox, oy = off
+    x1, y1 = ox + insets[0] * inner_w, oy + insets[1] * inner_h
+    x2, y2 = ox + inner_w * (1 - insets[2]), oy + inner_h * (1 - insets[3])
+    for line, (bx1, by1, bx2, by2) in zip(plate.spec.lines, plate.text_boxes, strict=False):
+        if line == plate.spec.province_th or line.startswith("THAILAND"):
+            continue
+        x1, y1 = min(x1, bx1 - 1), min(y1, by1 - 1)
+        x2, y2 = max(x2, bx2 + 1), max(y2, by2 + 1)
+    return x1, y1, x2, y2
+
+
+def _rectified_crop(plate: RenderedPlate, off: tuple[float, float], inner_w: int, inner_h: int, target_w: float,
+                    cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """The plate warped flat to a rectangle, the way a deskewing or contour+warp cropper hands it over."""
+    x1, y1, x2, y2 = rectified_box(plate, off, inner_w, inner_h, [rng.uniform(*cfg.rectified_inset) for _ in range(4)])
+    cw = max(8, int(round(target_w * (x2 - x1) / inner_w)))
+    # warpers rarely keep the true aspect: stretch the height a little either way
+    ch = max(6, int(round(cw * (y2 - y1) / (x2 - x1) * rng.uniform(0.85, 1.2))))
+    S = np.diag([cw / (x2 - x1), ch / (y2 - y1), 1.0]) @ translate(-x1, -y1)
+    return composite(car_body(ch, cw, rng), plate.rgb, plate.alpha, S)
+
+
 def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None) -> tuple[np.ndarray, PlateSpec]:
     """One degraded plate crop (RGB uint8) and its label."""
     spec = spec or sample_plate(rng)
@@ -68,6 +97,8 @@ def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | N
         plate = framed
     else:
         off = (0.0, 0.0)
+    if rng.random() < cfg.p_rectified:
+        return photometric(_rectified_crop(plate, off, inner_w, inner_h, target_w, cfg, rng), cfg, rng), spec
     h, w = plate.rgb.shape[:2]
     out_w = target_w * w / max(inner_w, 1)
     H = plate_homography(w, h, cfg, rng, out_w)
