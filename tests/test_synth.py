@@ -73,7 +73,7 @@ def test_rectified_crops_cut_the_province_line_but_never_the_registration():
         plate = render_plate(sample_plate(rng, pt), rng, px_per_mm=0.6)
         h, w = plate.rgb.shape[:2]
         x1, y1, x2, y2 = rectified_box(plate, (0.0, 0.0), w, h, [0.3, 0.3, 0.3, 0.3])
-        assert 0 < x1 and x2 < w  # the insets still bite where nothing is printed
+        assert x1 > 0 and x2 < w  # the insets still bite where nothing is printed
         for line, (bx1, by1, bx2, by2) in zip(plate.spec.lines, plate.text_boxes, strict=True):
             inside = x1 <= bx1 and y1 <= by1 and bx2 <= x2 and by2 <= y2
             if line == plate.spec.province_th or line.startswith("THAILAND"):
@@ -103,9 +103,28 @@ def test_yolo_labels_inside_image_and_on_the_plate():
 
 def test_cli_ocr_is_deterministic_and_writes_labels(tmp_path):
     for name in ("a", "b"):
-        subprocess.run([sys.executable, "-m", "thaiplate.cli", "synth", "ocr", "--n", "12", "--seed", "4",
-                        "--workers", "2", "--out", str(tmp_path / name)], check=True, capture_output=True)
-    rows_a, rows_b = (list(csv.DictReader((tmp_path / n / "labels.csv").open(encoding="utf-8"))) for n in "ab")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "thaiplate.cli",
+                "synth",
+                "ocr",
+                "--n",
+                "12",
+                "--seed",
+                "4",
+                "--workers",
+                "2",
+                "--out",
+                str(tmp_path / name),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    rows_a, rows_b = (
+        list(csv.DictReader((tmp_path / n / "labels.csv").open(encoding="utf-8"))) for n in "ab"
+    )
     assert rows_a == rows_b and len(rows_a) == 12
     assert list(rows_a[0]) == ["file", "text", "province_code", "plate_type"]
     for r in rows_a:
@@ -114,11 +133,33 @@ def test_cli_ocr_is_deterministic_and_writes_labels(tmp_path):
 
 def test_cli_detect_writes_a_data_yaml(tmp_path):
     out = tmp_path / "scenes"
-    subprocess.run([sys.executable, "-m", "thaiplate.cli", "synth", "detect", "--n", "6", "--seed", "1",
-                    "--workers", "1", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "thaiplate.cli",
+            "synth",
+            "detect",
+            "--n",
+            "6",
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     text = (out / "data.yaml").read_text()
     assert "train: images/train" in text and "val: images/val" in text and "0: plate" in text
-    assert len(list((out / "images" / "train").glob("*.jpg"))) + len(list((out / "images" / "val").glob("*.jpg"))) == 6
+    assert (
+        len(list((out / "images" / "train").glob("*.jpg")))
+        + len(list((out / "images" / "val").glob("*.jpg")))
+        == 6
+    )
 
 
 def test_missing_fonts_give_install_instructions(tmp_path):
@@ -126,8 +167,12 @@ def test_missing_fonts_give_install_instructions(tmp_path):
         "import thaiplate.synth.fonts as f; f.FONT_DIRS[:] = []; f._index.cache_clear(); f.find_fonts.cache_clear();\n"
         f"from thaiplate.cli import main; raise SystemExit(main(['synth','ocr','--n','1','--out',{str(tmp_path)!r}]))"
     )
-    r = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True,
-                       env={"THAIPLATE_FONT_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        [sys.executable, "-c", env_code],
+        capture_output=True,
+        text=True,
+        env={"THAIPLATE_FONT_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode == 3
     assert "apt-get install" in r.stderr and "fonts-thai-tlwg" in r.stderr
 
@@ -148,15 +193,22 @@ def test_fonts_resolve_every_role():
 DASHCAM = ROOT.parent / "shared" / "datasets" / "dashcam-plates-mit"
 
 
-@pytest.mark.skipif(not (DASHCAM / "labels.csv").is_file(), reason="needs ../shared/datasets/dashcam-plates-mit")
+@pytest.mark.skipif(
+    not (DASHCAM / "labels.csv").is_file(), reason="needs ../shared/datasets/dashcam-plates-mit"
+)
 @pytest.mark.parametrize("p_native", [0.0, 1.0])
 def test_dashcam_plates_are_kept_or_replaced(p_native):
     """p_native_plate 1 keeps every real plate with its own box and no text; 0 pastes Thai plates."""
     from thaiplate.synth.scene import dashcam_index
 
     cfg = load_config()
-    scene_cfg = {**cfg["scene"], "p_dashcam": 1.0, "p_empty": 0.0, "p_native_plate": p_native,
-                 "dashcam_dir": str(DASHCAM)}
+    scene_cfg = {
+        **cfg["scene"],
+        "p_dashcam": 1.0,
+        "p_empty": 0.0,
+        "p_native_plate": p_native,
+        "dashcam_dir": str(DASHCAM),
+    }
     known = {b for _, boxes in dashcam_index(str(DASHCAM.resolve())) for b in boxes}
     for i in range(4):
         scene = make_scene(np.random.default_rng([11, i]), augment_config(cfg), scene_cfg)

@@ -18,8 +18,18 @@ from thaiplate.synth.augment import (
 from thaiplate.synth.grammar import PlateSpec, sample_plate
 from thaiplate.synth.render import RenderedPlate, render_plate
 
-CAR_COLOURS = [(235, 235, 235), (20, 20, 25), (150, 150, 155), (190, 190, 195), (120, 20, 25), (25, 45, 110),
-               (200, 200, 190), (90, 90, 95), (160, 120, 60), (40, 80, 50)]
+CAR_COLOURS = [
+    (235, 235, 235),
+    (20, 20, 25),
+    (150, 150, 155),
+    (190, 190, 195),
+    (120, 20, 25),
+    (25, 45, 110),
+    (200, 200, 190),
+    (90, 90, 95),
+    (160, 120, 60),
+    (40, 80, 50),
+]
 
 
 def car_body(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -30,7 +40,13 @@ def car_body(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     img = np.clip(np.broadcast_to((base.astype(np.float32) * t[:, None])[:, None, :], (h, w, 3)), 0, 255)
     for _ in range(int(rng.integers(0, 4))):  # bumper lines, grille slats
         y = int(rng.uniform(0, h))
-        cv2.line(img, (0, y), (w, y + int(rng.normal(0, h / 20))), (base * rng.uniform(0.3, 0.8)).tolist(), int(rng.integers(1, 4)))
+        cv2.line(
+            img,
+            (0, y),
+            (w, y + int(rng.normal(0, h / 20))),
+            (base * rng.uniform(0.3, 0.8)).tolist(),
+            int(rng.integers(1, 4)),
+        )
     return np.clip(img + 4 * rng.standard_normal(img.shape, dtype=np.float32), 0, 255).astype(np.uint8)
 
 
@@ -38,11 +54,26 @@ def dealer_frame(plate: RenderedPlate, rng: np.random.Generator) -> RenderedPlat
     """Wrap the plate in a plastic dealer frame with a text band below (Latin/Thai clutter)."""
     h, w = plate.rgb.shape[:2]
     side, top, bottom = int(w * 0.03), int(h * 0.05), int(h * rng.uniform(0.12, 0.22))
-    colour = (int(rng.integers(0, 60)),) * 3 if rng.random() < 0.7 else tuple(int(c) for c in rng.integers(100, 230, 3))
+    colour = (
+        (int(rng.integers(0, 60)),) * 3
+        if rng.random() < 0.7
+        else tuple(int(c) for c in rng.integers(100, 230, 3))
+    )
     rgb = np.empty((h + top + bottom, w + 2 * side, 3), np.uint8)
     rgb[:] = colour
     rgb[top : top + h, side : side + w] = plate.rgb
-    words = ["TOYOTA", "HONDA", "ISUZU", "MITSUBISHI", "NISSAN", "MAZDA", "โตโยต้า", "ฮอนด้า", "ขอบคุณที่ใช้บริการ", "www.dealer.co.th"]
+    words = [
+        "TOYOTA",
+        "HONDA",
+        "ISUZU",
+        "MITSUBISHI",
+        "NISSAN",
+        "MAZDA",
+        "โตโยต้า",
+        "ฮอนด้า",
+        "ขอบคุณที่ใช้บริการ",
+        "www.dealer.co.th",
+    ]
     text = " ".join(rng.choice(words, size=int(rng.integers(1, 3))))
     from PIL import Image, ImageDraw
 
@@ -73,10 +104,19 @@ def rectified_box(
     return x1, y1, x2, y2
 
 
-def _rectified_crop(plate: RenderedPlate, off: tuple[float, float], inner_w: int, inner_h: int, target_w: float,
-                    cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+def _rectified_crop(
+    plate: RenderedPlate,
+    off: tuple[float, float],
+    inner_w: int,
+    inner_h: int,
+    target_w: float,
+    cfg: AugmentConfig,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """The plate warped flat to a rectangle, the way a deskewing or contour+warp cropper hands it over."""
-    x1, y1, x2, y2 = rectified_box(plate, off, inner_w, inner_h, [rng.uniform(*cfg.rectified_inset) for _ in range(4)])
+    x1, y1, x2, y2 = rectified_box(
+        plate, off, inner_w, inner_h, [rng.uniform(*cfg.rectified_inset) for _ in range(4)]
+    )
     cw = max(8, int(round(target_w * (x2 - x1) / inner_w)))
     # warpers rarely keep the true aspect: stretch the height a little either way
     ch = max(6, int(round(cw * (y2 - y1) / (x2 - x1) * rng.uniform(0.85, 1.2))))
@@ -84,7 +124,9 @@ def _rectified_crop(plate: RenderedPlate, off: tuple[float, float], inner_w: int
     return composite(car_body(ch, cw, rng), plate.rgb, plate.alpha, S)
 
 
-def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None) -> tuple[np.ndarray, PlateSpec]:
+def ocr_sample(
+    rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None
+) -> tuple[np.ndarray, PlateSpec]:
     """One degraded plate crop (RGB uint8) and its label."""
     spec = spec or sample_plate(rng)
     target_w = rng.uniform(*cfg.plate_width_px)
