@@ -101,6 +101,15 @@ def test_card_renders_numbers_and_early_banner() -> None:
     assert "(1, 5, 2100)" in card
 
 
+def test_card_renders_the_input_size_sweep_as_a_table() -> None:
+    row = {"recall": 0.6, "precision_filtered": 0.55, "latency_ratio": 3.7, "cpu_ms_per_photo": 71.0,
+           "recall_by_width": {"w<30px": "7/20"}}
+    sweep = {"images": "frames", "timed_rounds": 5, "sizes": {"320x544": {**row, "recall": 0.15}, "640x1120": row}}
+    card = detector_card.render({"imgsz": [320, 544], "metrics": {"input_size_sweep": sweep}})
+    assert "| 640x1120 | 0.600 | 0.550 | 3.70 | 71.0 | w<30px: 7/20 |" in card
+    assert "| 320x544 | 0.150 |" in card
+
+
 def test_results_csv_columns_are_stripped(tmp_path: Path) -> None:
     (tmp_path / "results.csv").write_text("  epoch,  metrics/mAP50(B)\n1, 0.5\n2, 0.7\n")
     rows = read_results_csv(tmp_path)

@@ -69,7 +69,7 @@ def test_trained_models_match_their_card(models, synthetic):
     rec, _ = models
     spec = yaml.safe_load((MODELS / "recognizer.yaml").read_text(encoding="utf-8"))
     recorded = spec.get("metrics", {}).get("synthetic_val", {}).get("cer")
-    if spec.get("status") != "trained" or recorded is None:
+    if not str(spec.get("status", "")).startswith("trained") or recorded is None:
         pytest.skip(f"recognizer is not a trained model with recorded metrics ({spec.get('status')})")
     crops, specs = synthetic
     pairs = [(s.text, r.text) for s, r in zip(specs, rec.read(crops), strict=True)]

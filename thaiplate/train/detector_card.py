@@ -29,10 +29,27 @@ def _table(d: dict[str, Any]) -> str:
 KNOWN_SECTIONS = ("synthetic_val", "real_thai_street", "latency")
 
 
+def _sizes_table(sweep: dict[str, Any]) -> str:
+    """``scripts/detector-sizes`` output: one row per export size, latency as a ratio to the first."""
+    rows = [
+        f"| {size} | {r['recall']:.3f} | {r['precision_filtered']:.3f} | {r['latency_ratio']:.2f} "
+        f"| {r['cpu_ms_per_photo']:.1f} | {', '.join(f'{a}: {b}' for a, b in r['recall_by_width'].items())} |"
+        for size, r in sweep["sizes"].items()
+    ]
+    return (
+        f"Same weights exported at each size; `{sweep['images']}`; latency timed round-robin in one run "
+        f"({sweep['timed_rounds']} rounds, one thread, decode + detect CPU ms on a shared box: read the ratio).\n\n"
+        "| input | recall | precision (filtered) | latency ratio | CPU ms | recall by plate width |\n"
+        "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
 def _extra_sections(metrics: dict[str, Any]) -> str:
     """Any other metrics section (e.g. ``synthetic_val_onnx`` from the evaluator) as its own table."""
     return "".join(
-        f"### {name}\n{_table(values)}" for name, values in metrics.items() if name not in KNOWN_SECTIONS
+        f"### {name}\n{_sizes_table(values) if 'sizes' in values else _table(values)}"
+        for name, values in metrics.items()
+        if name not in KNOWN_SECTIONS
     )
 
 
