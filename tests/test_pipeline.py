@@ -123,6 +123,15 @@ def test_plate_shaped_image_without_detection_is_read_whole_and_kept_only_if_val
     assert [p.text for p in kept.plates] == ["1กข 1234"]  # the invalid whole-image reading is dropped
 
 
+def test_detections_with_a_hopeless_reading_are_left_out() -> None:
+    det = Detection((0.0, 0.0, 50.0, 20.0), 0.9)
+    sure = TextReading("1กข 1234", 0.6, [0.9] * 7, [], "1กข1234", True, "car")
+    tree = TextReading("ฐ 3", 0.01, [0.2, 0.1], [], "ฐ3", True, "car")  # a tree read as a short plate
+    assert [p.text for p in assemble([det, det], [sure, tree], None, (50, 20)).plates] == ["1กข 1234"]
+    kept = assemble([det, det], [sure, tree], None, (50, 20), min_text_confidence=0.0)
+    assert len(kept.plates) == 2  # the threshold is a parameter, 0 keeps every detection
+
+
 def test_without_classifier() -> None:
     pipe = Pipeline(FixedDetector([Detection((10.0, 10.0, 60.0, 30.0), 0.5)]), ColourReader(), None)
     (plate,) = pipe.run_array(_image()).plates

@@ -189,6 +189,10 @@ class Pipeline:
 
 CROP_FALLBACK_CONFIDENCE = 0.0  # detection_confidence of a whole image read as a plate crop
 CROP_FALLBACK_MIN_TEXT_CONFIDENCE = 0.1  # sequence probability: 7 chars at 0.8 each = 0.2
+# A detected plate is reported only if its reading reaches this sequence probability. On 250 synthetic val
+# scenes it dropped 63 of 71 false detections (trees, signs read as "ฐ 3") and 61 true ones, of which
+# only 1 was read right. On the real street frames: 128 of 169 false ones, 3 of 9 true (all misread).
+MIN_TEXT_CONFIDENCE = 0.05
 
 
 def looks_like_plate_crop(image: np.ndarray) -> bool:
@@ -197,10 +201,10 @@ def looks_like_plate_crop(image: np.ndarray) -> bool:
     return 40 <= w <= 400 and 1.1 <= w / max(h, 1) <= 4.5
 
 
-def _keep(det: Detection, reading: TextReading) -> bool:
+def _keep(det: Detection, reading: TextReading, min_text_confidence: float) -> bool:
     if det.confidence > CROP_FALLBACK_CONFIDENCE:
-        return True
-    return reading.valid and reading.confidence >= CROP_FALLBACK_MIN_TEXT_CONFIDENCE
+        return reading.confidence >= min_text_confidence
+    return reading.valid and reading.confidence >= max(min_text_confidence, CROP_FALLBACK_MIN_TEXT_CONFIDENCE)
 
 
 def assemble(
@@ -210,10 +214,12 @@ def assemble(
     image_size: tuple[int, int],
     timings_ms: dict[str, float] | None = None,
     models: dict[str, str] | None = None,
+    min_text_confidence: float = MIN_TEXT_CONFIDENCE,
 ) -> PipelineResult:
     """Per-plate stage outputs (same order) -> :class:`PipelineResult`, plates by detection confidence.
 
-    ``image_size`` is ``(width, height)``. ``provinces`` may be ``None`` (no classifier).
+    ``image_size`` is ``(width, height)``. ``provinces`` may be ``None`` (no classifier). Detections whose
+    reading is below ``min_text_confidence`` are left out: almost all are not plates, or unreadable ones.
     """
     if len(readings) != len(detections):
         raise ValueError(f"{len(detections)} detections but {len(readings)} readings")
@@ -234,7 +240,7 @@ def assemble(
             plate_type=r.plate_type,
         )
         for det, r, g in zip(detections, readings, guesses, strict=True)
-        if _keep(det, r)
+        if _keep(det, r, min_text_confidence)
     ]
     plates.sort(key=lambda p: -p.detection_confidence)
     w, h = image_size
