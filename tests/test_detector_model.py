@@ -27,20 +27,39 @@ def meta() -> dict:
 
 
 def test_yaml_matches_onnx_graph(meta: dict) -> None:
+    """Dynamic H, W: the same file runs at the default size and at a larger one, anchors following suit."""
     import onnxruntime as ort
 
     from thaiplate.detect import input_hw
 
-    h, w = input_hw(meta["imgsz"])
     sess = ort.InferenceSession(str(MODELS / meta["file"]), providers=["CPUExecutionProvider"])
     (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
-    anchors = sum((h // stride) * (w // stride) for stride in (8, 16, 32))
+    assert out.name == meta["output"]["name"]
     assert inp.name == meta["input"]["name"] == "images"
-    assert inp.shape == [1, 3, h, w] == meta["input"]["shape"]
-    assert out.shape == [1, 5, anchors] == meta["output"]["shape"]
+    assert inp.shape[1] == 3 and all(isinstance(d, str) for d in inp.shape[2:]), inp.shape
+    assert meta["input"]["shape"] == [1, 3, "H", "W"] and meta["output"]["shape"] == [1, 5, "A"]
+    for h, w in (input_hw(meta["imgsz"]), (480, 832)):
+        (y,) = sess.run(None, {inp.name: np.zeros((1, 3, h, w), np.float32)})
+        assert y.shape == (1, 5, sum((h // s) * (w // s) for s in (8, 16, 32)))
     assert 0 < float(meta["conf"]) < 1 and 0 < float(meta["iou"]) < 1
     assert (MODELS / "detector.pt").stat().st_size < 20e6  # optimizer stripped
     assert (MODELS / "detector.md").exists()
+
+
+def test_input_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, meta: dict) -> None:
+    from thaiplate.detect import IMGSZ_ENV, OnnxDetector, check_input_size, input_hw
+
+    assert OnnxDetector.from_dir(MODELS).imgsz == input_hw(meta["imgsz"])
+    monkeypatch.setenv(IMGSZ_ENV, "480x832")
+    det = OnnxDetector.from_dir(MODELS)
+    assert det.imgsz == (480, 832)
+    assert det.detect(np.full((720, 1280, 3), 114, np.uint8)) == []
+    monkeypatch.setenv(IMGSZ_ENV, "500x832")
+    with pytest.raises(ValueError, match="multiples of 32"):
+        OnnxDetector.from_dir(MODELS)
+    with pytest.raises(ValueError, match="fixed 320x544 input"):  # an old static export says so at load
+        check_input_size([1, 3, 320, 544], (480, 832))
+    check_input_size([1, 3, 320, 544], (320, 544))
 
 
 def test_blank_image_gives_no_plate() -> None:
