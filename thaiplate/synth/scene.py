@@ -103,9 +103,34 @@ def procedural_background(w: int, h: int, rng: np.random.Generator) -> tuple[np.
     return np.clip(img, 0, 255).astype(np.uint8), bumpers
 
 
+def _erase(img: np.ndarray, box: tuple[float, float, float, float], pad: int = 2) -> None:
+    """Paint a foreign plate out with its surroundings (inpainting; a flat fill left a plate-shaped
+    patch, a cue real frames do not have)."""
+    x1, y1 = max(0, int(box[0]) - pad), max(0, int(box[1]) - pad)
+    x2, y2 = min(img.shape[1], int(box[2]) + pad), min(img.shape[0], int(box[3]) + pad)
+    m = 8  # context for the inpainting
+    ox1, oy1, ox2, oy2 = max(0, x1 - m), max(0, y1 - m), min(img.shape[1], x2 + m), min(img.shape[0], y2 + m)
+    roi = np.ascontiguousarray(img[oy1:oy2, ox1:ox2])
+    mask = np.zeros(roi.shape[:2], np.uint8)
+    mask[y1 - oy1 : y2 - oy1, x1 - ox1 : x2 - ox1] = 255
+    img[oy1:oy2, ox1:ox2] = cv2.inpaint(roi, mask, 3, cv2.INPAINT_TELEA)
+
+
+def _optics(scene_cfg: dict, rng: np.random.Generator) -> tuple[float, float]:
+    """(blur sigma in scene px, contrast fade 0..1) for one pasted plate: distant real plates are soft and
+    washed out (focus, rain, compression), a freshly rendered one is crisp, an easy cue that real frames lack."""
+    if rng.random() >= scene_cfg.get("p_plate_optics", 0.0):
+        return 0.0, 0.0
+    return float(rng.uniform(*scene_cfg["plate_blur_px"])), float(rng.uniform(*scene_cfg["plate_fade"]))
+
+
 def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width: float, cfg: AugmentConfig,
-           rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
-    """Warp a rendered plate of ``width`` px centred at ``centre``; returns the image and the clipped box."""
+           rng: np.random.Generator, optics: tuple[float, float] = (0.0, 0.0),
+           ) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
+    """Warp a rendered plate of ``width`` px centred at ``centre``; returns the image and the clipped box.
+
+    ``optics`` = (blur sigma, fade): the plate is blended towards its mean colour by ``fade``, and its
+    neighbourhood blurred with ``sigma`` after pasting (so the plate edge blurs into the car too)."""
     plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * width / 340, 0.4, 1.2)))
     ph, pw = plate.rgb.shape[:2]
     H = translate(*centre) @ plate_homography(pw, ph, cfg, rng, width)
@@ -119,8 +144,16 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
     rx1, ry1, rx2, ry2 = int(x1), int(y1), max(int(x2), int(x1) + 1), max(int(y2), int(y1) + 1)
     local = img[ry1:ry2, rx1:rx2].mean() / 255.0 if img[ry1:ry2, rx1:rx2].size else 0.6
     gain = np.clip(0.5 + local * rng.uniform(0.6, 1.2), 0.35, 1.2)
-    rgb = np.clip(plate.rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-    return composite(img, rgb, plate.alpha, H), (float(x1), float(y1), float(x2), float(y2))
+    rgb = plate.rgb.astype(np.float32) * gain
+    sigma, fade = optics
+    if fade:
+        rgb = rgb * (1 - fade) + rgb.reshape(-1, 3).mean(axis=0) * fade
+    out = composite(img, np.clip(rgb, 0, 255).astype(np.uint8), plate.alpha, H)
+    if sigma > 0.2:
+        m = int(3 * sigma) + 2
+        ys, xs = slice(max(0, ry1 - m), ry2 + m), slice(max(0, rx1 - m), rx2 + m)
+        out[ys, xs] = cv2.GaussianBlur(out[ys, xs], (0, 0), sigma)
+    return out, (float(x1), float(y1), float(x2), float(y2))
 
 
 def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) -> Scene:
@@ -140,15 +173,13 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
                 specs.append(None)
                 continue
             # hide the foreign plate (it would be an unlabelled positive), then paste a Thai one over it
-            pad = 2
-            region = (slice(max(0, int(fy1) - pad), int(fy2) + pad), slice(max(0, int(fx1) - pad), int(fx2) + pad))
-            ring = img[max(0, int(fy1) - 6) : int(fy2) + 6, max(0, int(fx1) - 6) : int(fx2) + 6]
-            img[region] = np.median(ring.reshape(-1, 3), axis=0)
+            _erase(img, (fx1, fy1, fx2, fy2))
             if n_plates == 0:
                 continue
             spec = sample_plate(rng)
-            width = float(np.clip((fy2 - fy1) * rng.uniform(2.0, 2.6), lo, hi * 1.5))
-            img, box = _paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width, cfg, rng)
+            # cover the whole foreign plate: any of it left over would be an unlabelled plate-like patch
+            width = float(np.clip(max((fy2 - fy1) * rng.uniform(2.0, 2.6), (fx2 - fx1) * 1.05), lo, hi * 1.5))
+            img, box = _paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width, cfg, rng, _optics(scene_cfg, rng))
             if box:
                 boxes.append(box)
                 specs.append(spec)
@@ -163,7 +194,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
             if any(abs(centre[0] - (b[0] + b[2]) / 2) < width and abs(centre[1] - (b[1] + b[3]) / 2) < width / 2 for b in boxes):
                 continue  # no overlapping plates
             spec = sample_plate(rng)
-            img, box = _paste(img, spec, centre, width, cfg, rng)
+            img, box = _paste(img, spec, centre, width, cfg, rng, _optics(scene_cfg, rng))
             if box:
                 boxes.append(box)
                 specs.append(spec)
