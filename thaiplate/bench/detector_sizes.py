@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,10 @@ DEFAULT_IMAGES = REPO.parent / "shared" / "datasets" / "thai-street-frames" / "i
 
 def export(weights: Path, size: str, out: Path, yolo_python: Path) -> Path:
     """ONNX export of ``weights`` at ``size`` into ``out`` (a scratch models dir); returns ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    # the exporter works in the checkpoint's run folder (weights/../): give it a scratch one, not models/..
+    staged = out / "run" / "weights" / "best.pt"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights, staged)
     cmd = [
         str(yolo_python),
         "-m",
@@ -37,7 +41,7 @@ def export(weights: Path, size: str, out: Path, yolo_python: Path) -> Path:
         "detector",
         "--export-only",
         "--weights",
-        str(weights),
+        str(staged),
         "--export-imgsz",
         size,
         "--models-dir",
