@@ -1,7 +1,7 @@
 """What the detector's input size buys: recall on real frames against latency, side by side in one run.
 
-The same weights are exported at each size (``.venv-yolo``: ONNX export needs torch), then every
-export is evaluated on the same labelled images and timed round-robin on the same photos, one ONNX
+The weights are exported once (``.venv-yolo``: ONNX export needs torch; the ONNX input is dynamic), then
+every size is evaluated on the same labelled images and timed round-robin on the same photos, one ONNX
 Runtime thread each, so the latency *ratios* hold on a noisy shared box even when the absolute
 milliseconds do not. ``--record`` stores the table under ``metrics.input_size_sweep`` in
 ``models/detector.yaml`` and re-renders the card.
@@ -21,14 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from thaiplate.eval.detector import evaluate, load_detector, load_yolo_folder
+from thaiplate.detect import OnnxDetector
+from thaiplate.eval.detector import evaluate, load_yolo_folder
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGES = REPO.parent / "shared" / "datasets" / "thai-street-frames" / "images"
 
 
 def export(weights: Path, size: str, out: Path, yolo_python: Path) -> Path:
-    """ONNX export of ``weights`` at ``size`` into ``out`` (a scratch models dir); returns ``out``."""
+    """Dynamic-input ONNX export of ``weights`` (default size ``size``) into ``out``, a scratch models dir."""
     # the exporter works in the checkpoint's run folder (weights/../): give it a scratch one, not models/..
     staged = out / "run" / "weights" / "best.pt"
     staged.parent.mkdir(parents=True, exist_ok=True)
@@ -57,14 +58,12 @@ def export(weights: Path, size: str, out: Path, yolo_python: Path) -> Path:
     return out
 
 
-def interleaved_latency(dirs: dict[str, Path], photos: list[bytes], n: int) -> dict[str, float]:
-    """CPU ms per photo (decode + detect) for each export, timed in turns so load swings hit all alike."""
+def interleaved_latency(dets: dict[str, OnnxDetector], photos: list[bytes], n: int) -> dict[str, float]:
+    """CPU ms per photo (decode + detect) for each size, timed in turns so load swings hit all alike."""
     import statistics
 
-    from thaiplate.detect import OnnxDetector
     from thaiplate.image import decode_image
 
-    dets = {k: OnnxDetector.from_dir(d, threads=1) for k, d in dirs.items()}
     cpu: dict[str, list[float]] = {k: [] for k in dets}
     for i in range(n + 3):
         data = photos[i % len(photos)]
@@ -98,14 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     photos = [s.path.read_bytes() for s in samples[:20]]
     rows: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="detsizes-") as tmp:
-        dirs = {}
-        for size in sizes:
-            print(f"export {size} ...", file=sys.stderr, flush=True)
-            dirs[size] = export(a.weights, size, Path(tmp) / size, a.yolo_python)
-            r = evaluate(load_detector(dirs[size]), samples)
+        print(f"export {a.weights} ...", file=sys.stderr, flush=True)
+        models = export(a.weights, sizes[0], Path(tmp) / "models", a.yolo_python)
+        # explicit imgsz: $THAIPLATE_DETECTOR_IMGSZ must not turn every row into the same size
+        dets = {size: OnnxDetector.from_dir(models, threads=1, imgsz=size) for size in sizes}
+        for size, det in dets.items():
+            r = evaluate(det, samples)
             rows[size] = {k: r[k] for k in ("recall", "precision", "precision_filtered", "recall_by_width")}
         print(f"timing {len(sizes)} sizes x {a.n} rounds, interleaved ...", file=sys.stderr, flush=True)
-        cpu = interleaved_latency(dirs, photos, a.n)
+        cpu = interleaved_latency(dets, photos, a.n)
     base = cpu[sizes[0]]
     for size in sizes:
         rows[size]["cpu_ms_per_photo"] = cpu[size]
