@@ -12,6 +12,7 @@ from toy_plates import toy_crop  # noqa: E402
 
 from thaiplate import labels  # noqa: E402
 from thaiplate.nets import CRNN, ProvinceNet  # noqa: E402
+from thaiplate.nets.crnn import widen_stem_state  # noqa: E402
 from thaiplate.preprocess import batch_tensor, plate_tensor  # noqa: E402
 
 
@@ -31,13 +32,34 @@ def test_preprocess_contract():
     assert batch_tensor([]).shape == (0, 3, 64, 192)
 
 
-def test_crnn_shapes_and_budget():
-    m = CRNN().eval()
+@pytest.mark.parametrize("stem", ["strided", "full"])
+def test_crnn_shapes_and_budget(stem):
+    m = CRNN(stem=stem).eval()
     with torch.no_grad():
         out = m(torch.zeros(2, 3, 64, 192))
     assert out.shape == (2, 96, 1 + len(labels.charset()))
     assert torch.allclose(out.exp().sum(-1), torch.ones(2, 96), atol=1e-5)  # log_softmax
     assert n_params(m) * 4 <= 5_000_000  # <= 5 MB fp32
+
+
+def test_widened_stem_computes_the_same_function():
+    """A strided-stem model's weights, widened, give the same outputs (the warm start of a full stem)."""
+    torch.manual_seed(0)
+    old = CRNN(stem="strided")
+    with torch.no_grad():  # non-trivial BN statistics, as after training
+        for mod in old.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+    old.eval()
+    new = CRNN(stem="full")
+    new.load_state_dict(widen_stem_state(old.state_dict(), noise=0.0))
+    new.eval()
+    x = torch.rand(3, 3, 64, 192) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(old(x), new(x), atol=1e-4)
+    with pytest.raises(ValueError, match="strided-stem"):
+        widen_stem_state(new.state_dict())
 
 
 def test_province_net_shapes_and_budget():

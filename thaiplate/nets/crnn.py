@@ -5,14 +5,25 @@ car plate) and the height five times (64 -> 2 rows). The two rows are read as on
 bottom row (T = 96), so 2-line car plates (registration on top, province below: the model learns to
 emit blanks there), 3-line motorcycle plates and LTA plates come out of one pass with no line
 splitting. Channels stay narrow at high resolution to keep one crop under ~5 ms on one CPU thread.
+
+``stem="full"`` adds one narrow 3x3 conv at full resolution before the strided one. The pairs the
+strided stem confuses (ฏ/ฎ, ซ/ช, พ/ฬ, ณ/ฌ) differ only in a 2-5 px tail or notch, which a stride-2
+first layer sees through a single 3x3 window. It costs ~6 % more compute. :func:`widen_stem_state`
+turns a strided-stem state dict into an equivalent full-stem one, so a fine-tune starts where the
+old model stood instead of at random.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
 
 NUM_CLASSES = 54  # blank + 53 charset chars (thaiplate.labels)
+FULL_STEM_WIDTH = 16
+
+Stem = Literal["strided", "full"]
 
 
 def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -23,13 +34,23 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     )
 
 
+def stem_layers(stem: Stem) -> list[nn.Module]:
+    if stem == "strided":
+        return [conv_bn_relu(3, 32, stride=2)]  # 32 x 96
+    if stem == "full":
+        return [conv_bn_relu(3, FULL_STEM_WIDTH), conv_bn_relu(FULL_STEM_WIDTH, 32, stride=2)]
+    raise ValueError(f"stem must be 'strided' or 'full', got {stem!r}")
+
+
 class CRNN(nn.Module):
     """``(N, 3, 64, 192)`` float image -> ``(N, 96, 54)`` log-probabilities."""
 
-    def __init__(self, num_classes: int = NUM_CLASSES, hidden: int = 128, dropout: float = 0.1) -> None:
+    def __init__(
+        self, num_classes: int = NUM_CLASSES, hidden: int = 128, dropout: float = 0.1, stem: Stem = "strided"
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            conv_bn_relu(3, 32, stride=2),  # 32 x 96: a strided stem, full-res pooling costs too much
+            *stem_layers(stem),  # 32 x 96
             conv_bn_relu(32, 48),
             nn.MaxPool2d(2),  # 16 x 48
             conv_bn_relu(48, 96),
@@ -50,3 +71,47 @@ class CRNN(nn.Module):
         seq = f.permute(0, 2, 3, 1).flatten(1, 2)
         seq, _ = self.rnn(self.dropout(seq))
         return self.head(self.dropout(seq)).log_softmax(-1)
+
+
+def is_strided_state(state: dict[str, torch.Tensor]) -> bool:
+    return tuple(state["features.0.0.weight"].shape) == (32, 3, 3, 3)
+
+
+def widen_stem_state(state: dict[str, torch.Tensor], seed: int = 0, noise: float = 1e-3) -> dict[str, torch.Tensor]:
+    """A strided-stem state dict -> a ``stem="full"`` one computing the same function in eval mode.
+
+    The new full-resolution layer passes the image through as ``relu(x)`` and ``relu(-x)`` (channels
+    0-2 and 3-5, identity BN); the strided layer applies the old kernel ``W`` to the first and ``-W``
+    to the second, so it sees ``W*relu(x) - W*relu(-x) = W*x``. The other 10 channels start as small
+    noise so gradients reach them.
+    """
+    if not is_strided_state(state):
+        raise ValueError("not a strided-stem CRNN state dict (features.0 must be the 3->32 stride-2 conv)")
+    g = torch.Generator().manual_seed(seed)
+    old_w = state["features.0.0.weight"]  # (32, 3, 3, 3)
+    w0 = torch.randn((FULL_STEM_WIDTH, 3, 3, 3), generator=g) * noise
+    for c in range(3):
+        w0[c] = 0
+        w0[3 + c] = 0
+        w0[c, c, 1, 1] = 1.0
+        w0[3 + c, c, 1, 1] = -1.0
+    w1 = torch.randn((old_w.shape[0], FULL_STEM_WIDTH, 3, 3), generator=g) * noise
+    w1[:, 0:3] = old_w
+    w1[:, 3:6] = -old_w
+    new: dict[str, torch.Tensor] = {
+        "features.0.0.weight": w0,
+        "features.0.1.weight": torch.ones(FULL_STEM_WIDTH),
+        "features.0.1.bias": torch.zeros(FULL_STEM_WIDTH),
+        "features.0.1.running_mean": torch.zeros(FULL_STEM_WIDTH),
+        "features.0.1.running_var": torch.ones(FULL_STEM_WIDTH),
+        "features.0.1.num_batches_tracked": torch.zeros((), dtype=torch.long),
+        "features.1.0.weight": w1,
+    }
+    for key, value in state.items():
+        if key == "features.0.0.weight":
+            continue
+        if key.startswith("features."):
+            _, idx, rest = key.split(".", 2)
+            key = f"features.{int(idx) + 1}.{rest}"
+        new[key] = value
+    return new

@@ -75,6 +75,10 @@ class Task(ABC):
     @abstractmethod
     def build_model(self, cfg: TrainConfig) -> nn.Module: ...
 
+    def adapt_init(self, model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Map a warm-start state dict onto ``model`` (e.g. an older architecture); identity by default."""
+        return state
+
     def usable(self, data: PlateSet) -> np.ndarray:
         """Indices of rows this task can learn from (e.g. rows with a province label)."""
         return np.arange(len(data))
@@ -203,7 +207,8 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | N
     model = task.build_model(cfg)
     if cfg.init and not (resume and (out / "last.pt").exists()):
         # fine-tune the committed weights on new data instead of paying for the slow CTC start again
-        model.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
+        state = torch.load(cfg.init, map_location="cpu", weights_only=True)
+        model.load_state_dict(task.adapt_init(model, state))
         print(f"[{task.name}] initialised from {cfg.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dataset = CropDataset(train_set.images, rows, Jitter(**cfg.jitter), cfg.seed)

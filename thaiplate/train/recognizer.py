@@ -10,6 +10,7 @@ from torch import nn
 from thaiplate import ctc, labels
 from thaiplate.eval.textmetrics import cer, exact
 from thaiplate.nets import CRNN
+from thaiplate.nets.crnn import is_strided_state, widen_stem_state
 from thaiplate.train.data import PlateSet
 from thaiplate.train.loop import Task, TrainConfig, eval_batches
 
@@ -23,6 +24,13 @@ class RecognizerTask(Task):
 
     def build_model(self, cfg: TrainConfig) -> nn.Module:
         return CRNN(**cfg.model)
+
+    def adapt_init(self, model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        wants_full = not is_strided_state(model.state_dict())
+        if wants_full and is_strided_state(state):
+            print("[recognizer] widening the strided stem of the init weights to the full-resolution stem")
+            return widen_stem_state(state)
+        return state
 
     def _encode(self, data: PlateSet, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         # cache per PlateSet object: encoding 60k strings every epoch is wasted work
