@@ -217,3 +217,26 @@ def test_dashcam_plates_are_kept_or_replaced(p_native):
             assert all(s is None for s in scene.specs) and all(b in known for b in scene.boxes)
         else:
             assert all(s is not None and s.text for s in scene.specs)
+
+
+def test_dealer_frame_surrounds_the_plate_and_leaves_its_box_alone():
+    """A framed plate keeps the label box of the bare plate; the frame shows in a ring just outside it."""
+    from thaiplate.synth.scene import _paste
+
+    cfg = load_config()
+    spec = sample_plate(np.random.default_rng(5))
+    bg = np.full((360, 640, 3), 128, np.uint8)
+    out = {}
+    for p_frame in (0.0, 1.0):
+        scene_cfg = {**cfg["scene"], "p_plate_frame": p_frame, "plate_frame_margin": [0.1, 0.12]}
+        img, box = _paste(bg.copy(), spec, (320, 180), 160, augment_config(cfg), np.random.default_rng(7), (0, 0), scene_cfg)
+        out[p_frame] = img, box
+    (bare, box0), (framed, box1) = out[0.0], out[1.0]
+    assert box0 is not None and box0 == box1
+    x1, y1, x2, y2 = (int(v) for v in box0)
+    ring = np.zeros(bg.shape[:2], bool)
+    ring[y1 - 6 : y2 + 6, x1 - 6 : x2 + 6] = True
+    ring[y1 - 1 : y2 + 2, x1 - 1 : x2 + 2] = False
+    changed = np.abs(framed.astype(int) - bg).sum(-1) > 10
+    assert changed[ring].mean() > 0.5  # the frame
+    assert (np.abs(bare.astype(int) - bg).sum(-1) > 10)[ring].mean() < 0.3  # no frame: background around

@@ -99,6 +99,14 @@ def procedural_background(w: int, h: int, rng: np.random.Generator) -> tuple[np.
         cv2.rectangle(img, (cx + cw // 8, cy + ch // 10), (cx + cw * 7 // 8, cy + ch * 4 // 10), (40, 50, 60), -1)
         for lx in (cx + cw // 12, cx + cw * 9 // 12):
             cv2.rectangle(img, (lx, cy + ch // 2), (lx + cw // 6, cy + ch * 6 // 10), (230, 220, 180) if rng.random() < 0.5 else (180, 30, 30), -1)
+        if rng.random() < 0.7:  # grille bars and a chrome badge between the lamps: plate-like clutter
+            gx1, gx2 = cx + cw * 4 // 12, cx + cw * 8 // 12
+            gy1, gy2 = cy + ch * 42 // 100, cy + ch * 58 // 100
+            bar = (25, 25, 28) if rng.random() < 0.6 else (175, 175, 180)
+            for gy in range(gy1, gy2, max(2, (gy2 - gy1) // int(rng.integers(3, 7)))):
+                cv2.line(img, (gx1, gy), (gx2, gy), bar, max(1, (gy2 - gy1) // 10))
+            cv2.ellipse(img, ((gx1 + gx2) // 2, (gy1 + gy2) // 2), (max(2, cw // 20), max(1, ch // 30)), 0, 0, 360,
+                        (200, 200, 205), -1)
         bumpers.append((cx, cy + ch // 2, cx + cw, cy + ch))
     return np.clip(img, 0, 255).astype(np.uint8), bumpers
 
@@ -124,13 +132,39 @@ def _optics(scene_cfg: dict, rng: np.random.Generator) -> tuple[float, float]:
     return float(rng.uniform(*scene_cfg["plate_blur_px"])), float(rng.uniform(*scene_cfg["plate_fade"]))
 
 
+# plate surrounds seen on Thai cars: black / dark-blue dealer frames, chrome, white, red
+FRAME_COLOURS = ((20, 20, 24), (25, 45, 120), (170, 172, 178), (228, 228, 228), (150, 25, 30))
+
+
+def _surround(pw: int, ph: int, scene_cfg: dict, rng: np.random.Generator) -> tuple[np.ndarray, int, int] | None:
+    """A dealer frame for a ``pw`` x ``ph`` plate: (RGB canvas, left/top margin, bottom strip) or None.
+
+    Real plates sit in frames with a band of dealer lettering below; a bare plate on a flat bumper is a
+    cue the detector learns and real cars do not give. The label box stays the plate's own."""
+    if rng.random() >= scene_cfg.get("p_plate_frame", 0.0):
+        return None
+    m = max(1, int(ph * rng.uniform(*scene_cfg["plate_frame_margin"])))
+    strip = int(ph * rng.uniform(*scene_cfg["plate_frame_strip"]))
+    colour = FRAME_COLOURS[int(rng.integers(len(FRAME_COLOURS)))]
+    canvas = np.empty((ph + m + max(m, strip), pw + 2 * m, 3), np.uint8)
+    canvas[:] = colour
+    if strip > 6:  # dealer name / phone number in the bottom band
+        ink = (235, 235, 235) if sum(colour) < 300 else (30, 30, 30)
+        text = "".join(rng.choice(list("ABCDEFGHKMNPRSTUVWXYZ0123456789 -."), int(rng.integers(8, 20))))
+        scale = strip / 40
+        cv2.putText(canvas, text, (m + int(pw * 0.05), ph + m + int(strip * 0.75)), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, ink, max(1, int(scale * 2)), cv2.LINE_AA)
+    return canvas, m, strip
+
+
 def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width: float, cfg: AugmentConfig,
-           rng: np.random.Generator, optics: tuple[float, float] = (0.0, 0.0),
+           rng: np.random.Generator, optics: tuple[float, float] = (0.0, 0.0), scene_cfg: dict | None = None,
            ) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
     """Warp a rendered plate of ``width`` px centred at ``centre``; returns the image and the clipped box.
 
     ``optics`` = (blur sigma, fade): the plate is blended towards its mean colour by ``fade``, and its
-    neighbourhood blurred with ``sigma`` after pasting (so the plate edge blurs into the car too)."""
+    neighbourhood blurred with ``sigma`` after pasting (so the plate edge blurs into the car too).
+    ``scene_cfg`` may ask for a dealer frame around the plate (:func:`_surround`)."""
     plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * width / 340, 0.4, 1.2)))
     ph, pw = plate.rgb.shape[:2]
     H = translate(*centre) @ plate_homography(pw, ph, cfg, rng, width)
@@ -148,10 +182,20 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
     sigma, fade = optics
     if fade:
         rgb = rgb * (1 - fade) + rgb.reshape(-1, 3).mean(axis=0) * fade
+    frame = _surround(pw, ph, scene_cfg, rng) if scene_cfg else None
+    blur_q = q
+    if frame is not None:  # same light as the plate
+        canvas, m, _ = frame
+        Hf = H @ translate(-m, -m)
+        lit = np.clip(canvas.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        img = composite(img, lit, np.full(canvas.shape[:2], 255, np.uint8), Hf)
+        blur_q = quad_of(Hf, canvas.shape[1], canvas.shape[0])
     out = composite(img, np.clip(rgb, 0, 255).astype(np.uint8), plate.alpha, H)
     if sigma > 0.2:
         m = int(3 * sigma) + 2
-        ys, xs = slice(max(0, ry1 - m), ry2 + m), slice(max(0, rx1 - m), rx2 + m)
+        bx1, by1 = np.maximum(blur_q.min(axis=0).astype(int), 0)
+        bx2, by2 = blur_q.max(axis=0).astype(int)
+        ys, xs = slice(max(0, by1 - m), by2 + m), slice(max(0, bx1 - m), bx2 + m)
         out[ys, xs] = cv2.GaussianBlur(out[ys, xs], (0, 0), sigma)
     return out, (float(x1), float(y1), float(x2), float(y2))
 
@@ -179,7 +223,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
             spec = sample_plate(rng)
             # cover the whole foreign plate: any of it left over would be an unlabelled plate-like patch
             width = float(np.clip(max((fy2 - fy1) * rng.uniform(2.0, 2.6), (fx2 - fx1) * 1.05), lo, hi * 1.5))
-            img, box = _paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width, cfg, rng, _optics(scene_cfg, rng))
+            img, box = _paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width, cfg, rng, _optics(scene_cfg, rng), scene_cfg)
             if box:
                 boxes.append(box)
                 specs.append(spec)
@@ -194,7 +238,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
             if any(abs(centre[0] - (b[0] + b[2]) / 2) < width and abs(centre[1] - (b[1] + b[3]) / 2) < width / 2 for b in boxes):
                 continue  # no overlapping plates
             spec = sample_plate(rng)
-            img, box = _paste(img, spec, centre, width, cfg, rng, _optics(scene_cfg, rng))
+            img, box = _paste(img, spec, centre, width, cfg, rng, _optics(scene_cfg, rng), scene_cfg)
             if box:
                 boxes.append(box)
                 specs.append(spec)
