@@ -12,7 +12,8 @@ import yaml
 
 SUMMARY = {
     "recognizer": (
-        "CRNN plate-text reader: 6 conv layers (BN+ReLU) collapse the (3, 64, 192) plate tensor to a 2 x 48 "
+        "CRNN plate-text reader: conv layers (BN+ReLU; with `stem: full` a 16-channel full-resolution conv "
+        "comes before the strided one) collapse the (3, 64, 192) plate tensor to a 2 x 48 "
         "feature map, read top row then bottom row (T = 96) by a BiGRU (128 per direction), then a linear "
         "CTC head over blank + 53 characters. Decoding (numpy, `thaiplate.ctc`): greedy, prefix beam search "
         "(width 10) and the Thai plate grammar (`thaiplate.labels.PATTERNS`) choosing among the beams."
@@ -104,6 +105,7 @@ def write_card(models_dir: Path, kind: str) -> Path:
         "`--n 2000 --seed 2`). Real crops were never used for training, tuning or selection.",
         f"- {tr.get('epochs_completed')} of {tr.get('epochs_planned')} planned epochs, batch {tr.get('batch_size')}, "
         f"AdamW lr {tr.get('lr')} with warmup + cosine, seed {tr.get('seed')}; model kwargs `{tr.get('model')}`.",
+        *([f"- Warm start: {tr['warm_start']}."] if tr.get("warm_start") else []),
         f"- Curves: `docs/{kind}-curves.png`. Reproduce: `thaiplate train {kind}` then "
         f"`thaiplate train export {kind} --run runs/{kind}`.",
         "",

@@ -74,8 +74,12 @@ def _text_clutter(img: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarr
     return np.asarray(pil)
 
 
-def procedural_background(w: int, h: int, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-    """Sky, buildings, road and car bodies; returns the image and bumper regions where plates may go."""
+def procedural_background(w: int, h: int, rng: np.random.Generator, p_grille: float = 0.0,
+                          ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Sky, buildings, road and car bodies; returns the image and bumper regions where plates may go.
+
+    ``p_grille``: share of cars given grille bars and a chrome badge (0 draws no random number, so
+    older seeds still give the same scenes)."""
     img = np.zeros((h, w, 3), np.float32)
     horizon = int(h * rng.uniform(0.25, 0.5))
     sky = rng.integers(90, 230, 3).astype(np.float32)
@@ -99,7 +103,7 @@ def procedural_background(w: int, h: int, rng: np.random.Generator) -> tuple[np.
         cv2.rectangle(img, (cx + cw // 8, cy + ch // 10), (cx + cw * 7 // 8, cy + ch * 4 // 10), (40, 50, 60), -1)
         for lx in (cx + cw // 12, cx + cw * 9 // 12):
             cv2.rectangle(img, (lx, cy + ch // 2), (lx + cw // 6, cy + ch * 6 // 10), (230, 220, 180) if rng.random() < 0.5 else (180, 30, 30), -1)
-        if rng.random() < 0.7:  # grille bars and a chrome badge between the lamps: plate-like clutter
+        if p_grille and rng.random() < p_grille:  # grille bars and a chrome badge between the lamps: plate-like clutter
             gx1, gx2 = cx + cw * 4 // 12, cx + cw * 8 // 12
             gy1, gy2 = cy + ch * 42 // 100, cy + ch * 58 // 100
             bar = (25, 25, 28) if rng.random() < 0.6 else (175, 175, 180)
@@ -141,7 +145,8 @@ def _surround(pw: int, ph: int, scene_cfg: dict, rng: np.random.Generator) -> tu
 
     Real plates sit in frames with a band of dealer lettering below; a bare plate on a flat bumper is a
     cue the detector learns and real cars do not give. The label box stays the plate's own."""
-    if rng.random() >= scene_cfg.get("p_plate_frame", 0.0):
+    p_frame = scene_cfg.get("p_plate_frame", 0.0)
+    if not p_frame or rng.random() >= p_frame:  # 0: no draw, so older seeds give the same scenes
         return None
     m = max(1, int(ph * rng.uniform(*scene_cfg["plate_frame_margin"])))
     strip = int(ph * rng.uniform(*scene_cfg["plate_frame_strip"]))
@@ -229,7 +234,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
                 specs.append(spec)
     else:
         w, h = scene_cfg["size"][int(rng.integers(len(scene_cfg["size"])))]
-        img, bumpers = procedural_background(w, h, rng)
+        img, bumpers = procedural_background(w, h, rng, scene_cfg.get("p_grille", 0.0))
         img = _text_clutter(img, rng, int(rng.integers(*scene_cfg["distractors"])))
         for i in range(n_plates):
             bx1, by1, bx2, by2 = bumpers[i % len(bumpers)] if bumpers and rng.random() < 0.8 else (0, 0, w, h)
