@@ -240,3 +240,18 @@ def test_dealer_frame_surrounds_the_plate_and_leaves_its_box_alone():
     changed = np.abs(framed.astype(int) - bg).sum(-1) > 10
     assert changed[ring].mean() > 0.5  # the frame
     assert (np.abs(bare.astype(int) - bg).sum(-1) > 10)[ring].mean() < 0.3  # no frame: background around
+
+
+def test_stroke_one_draws_plain_bars_and_is_free_when_off():
+    """p_stroke_one 1 draws every 1 as a bar (a different mask); 0 draws no random number (old seeds hold)."""
+    from thaiplate.synth.render import registration_mask
+
+    off_a, off_b = np.random.default_rng(4), np.random.default_rng(4)
+    plain = registration_mask("1กข 1111", 40, off_a, stroke_one=0.0)
+    assert np.array_equal(plain, registration_mask("1กข 1111", 40, off_b))
+    assert off_a.random() == off_b.random()
+    bars = registration_mask("1กข 1111", 40, np.random.default_rng(4), stroke_one=1.0)
+    assert bars.shape != plain.shape or not np.array_equal(bars, plain)
+    # sanity: the bars stand the full digit height (40 px) on the common baseline
+    cols = (bars > 127).sum(axis=0)
+    assert cols.max() >= 38

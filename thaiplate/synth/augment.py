@@ -45,6 +45,7 @@ class AugmentConfig:
     brightness: tuple[float, float]
     contrast: tuple[float, float]
     p_dealer_frame: float
+    p_stroke_one: float
     p_rectified: float
     rectified_inset: tuple[float, float]
 

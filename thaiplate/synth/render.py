@@ -100,7 +100,33 @@ def _split_registration(text: str) -> list[tuple[str, str]]:
     return runs
 
 
-def registration_mask(text: str, height: float, rng: np.random.Generator) -> np.ndarray:
+def _stroke_one(height: float, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """A "1" drawn as a plain bar with a short flag, as on many real plates (the free digit faces all
+    have a long flag, and real plain ones were read as nothing or as ว); returns (mask, baseline)."""
+    pad, h = 2, int(round(height))
+    w = max(2, int(round(height * rng.uniform(0.11, 0.17))))
+    flag = int(round(w * rng.uniform(0.0, 0.9)))
+    mask = np.zeros((h + 2 * pad, w + flag + 2 * pad), np.uint8)
+    x0 = pad + flag
+    mask[pad : pad + h, x0 : x0 + w] = 255
+    if flag:
+        drop = int(round(height * rng.uniform(0.1, 0.2)))
+        pts = np.array([[x0, pad], [x0 + 1, pad], [pad, pad + drop + w // 2], [pad, pad + drop]], np.int32)
+        cv2.fillConvexPoly(mask, pts, 255)
+    return mask, pad + h
+
+
+def _digit_run(chars: str, font: str, height: float, condense: float, stroke_one: float,
+               rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """A run of digits; with probability ``stroke_one`` (0: no random draw) its 1s are plain bars."""
+    if not (stroke_one and "1" in chars and rng.random() < stroke_one):
+        return _segment_mask(chars, font, height, "0", condense)
+    pieces = [p for p in chars.replace("1", "\x001\x00").split("\x00") if p]
+    parts = [_stroke_one(height, rng) if p == "1" else _segment_mask(p, font, height, "0", condense) for p in pieces]
+    return _hstack_baseline(parts, [int(height * 0.08)] * (len(parts) - 1))
+
+
+def registration_mask(text: str, height: float, rng: np.random.Generator, stroke_one: float = 0.0) -> np.ndarray:
     """Line-1 style text: condensed bold digits + bold Thai consonants, digit height = ``height``."""
     digit_font, letter_font = _pick(rng, "digits"), _pick(rng, "letters")
     letter_body = height * rng.uniform(0.72, 0.9)
@@ -112,7 +138,7 @@ def registration_mask(text: str, height: float, rng: np.random.Generator) -> np.
         if role == "space":
             continue
         if role == "digits":
-            m = _segment_mask(chars, digit_font, height, "0", d_condense)
+            m = _digit_run(chars, digit_font, height, d_condense, stroke_one, rng)
         else:
             m = _segment_mask(chars, letter_font, letter_body, "ก", l_condense)
         parts.append(m)
@@ -168,7 +194,8 @@ def _emboss(rgb: np.ndarray, mask: np.ndarray, colour: RGB, rng: np.random.Gener
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def render_plate(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1.6) -> RenderedPlate:
+def render_plate(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1.6, stroke_one: float = 0.0,
+                 ) -> RenderedPlate:
     """Draw the plate: background, embossed border, screws, roundel and the printed lines."""
     layout = "moto" if spec.plate_type is PlateType.MOTORCYCLE else "lta" if spec.plate_type is PlateType.COMMERCIAL else "car"
     wmm, hmm = SIZES_MM[layout]
@@ -203,20 +230,20 @@ def render_plate(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1
     if layout == "car":
         h1 = hmm * s * rng.uniform(0.36, 0.42)
         cy1 = H * rng.uniform(0.34, 0.40)
-        boxes.append(_place(ink, registration_mask(spec.lines[0], h1, rng), W / 2 + rng.normal(0, 2 * s), cy1, usable))
+        boxes.append(_place(ink, registration_mask(spec.lines[0], h1, rng, stroke_one), W / 2 + rng.normal(0, 2 * s), cy1, usable))
         h2 = hmm * s * rng.uniform(0.12, 0.16)
         boxes.append(_place(ink, plain_mask(spec.lines[1], h2, rng, "province", "ก"), W / 2, H * rng.uniform(0.76, 0.80), usable * 0.9))
     elif layout == "moto":
         h1 = hmm * s * rng.uniform(0.22, 0.26)
-        boxes.append(_place(ink, registration_mask(spec.lines[0], h1, rng), W / 2, H * 0.22, usable))
+        boxes.append(_place(ink, registration_mask(spec.lines[0], h1, rng, stroke_one), W / 2, H * 0.22, usable))
         h2 = hmm * s * rng.uniform(0.09, 0.12)
         boxes.append(_place(ink, plain_mask(spec.lines[1], h2, rng, "province", "ก"), W / 2, H * 0.49, usable))
-        boxes.append(_place(ink, registration_mask(spec.lines[2], h1, rng), W / 2, H * 0.77, usable))
+        boxes.append(_place(ink, registration_mask(spec.lines[2], h1, rng, stroke_one), W / 2, H * 0.77, usable))
     else:
         h1 = hmm * s * rng.uniform(0.09, 0.11)
         boxes.append(_place(ink, plain_mask(spec.lines[0], h1, rng, "latin", "H"), W / 2, H * 0.15, usable))
         h2 = hmm * s * rng.uniform(0.36, 0.42)
-        boxes.append(_place(ink, registration_mask(spec.lines[1], h2, rng), W / 2, H * 0.50, usable))
+        boxes.append(_place(ink, registration_mask(spec.lines[1], h2, rng, stroke_one), W / 2, H * 0.50, usable))
         h3 = hmm * s * rng.uniform(0.08, 0.11)
         boxes.append(_place(ink, plain_mask(spec.lines[2], h3, rng, "province", "ก"), W / 2, H * 0.85, usable * 0.9))
 
