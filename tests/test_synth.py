@@ -228,7 +228,7 @@ def test_dealer_frame_surrounds_the_plate_and_leaves_its_box_alone():
     bg = np.full((360, 640, 3), 128, np.uint8)
     out = {}
     for p_frame in (0.0, 1.0):
-        scene_cfg = {**cfg["scene"], "p_plate_frame": p_frame, "plate_frame_margin": [0.1, 0.12]}
+        scene_cfg = {**cfg["scene"], "p_plate_frame": p_frame}
         img, box = _paste(bg.copy(), spec, (320, 180), 160, augment_config(cfg), np.random.default_rng(7), (0, 0), scene_cfg)
         out[p_frame] = img, box
     (bare, box0), (framed, box1) = out[0.0], out[1.0]

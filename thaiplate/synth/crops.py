@@ -50,8 +50,9 @@ def car_body(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img + 4 * rng.standard_normal(img.shape, dtype=np.float32), 0, 255).astype(np.uint8)
 
 
-def dealer_frame(plate: RenderedPlate, rng: np.random.Generator) -> RenderedPlate:
-    """Wrap the plate in a plastic dealer frame with a text band below (Latin/Thai clutter)."""
+def dealer_frame(plate: RenderedPlate, rng: np.random.Generator) -> tuple[RenderedPlate, tuple[int, int]]:
+    """Wrap the plate in a plastic dealer frame with a text band below (Latin/Thai clutter); also returns
+    where the plate's top-left corner sits in the framed image."""
     h, w = plate.rgb.shape[:2]
     side, top, bottom = int(w * 0.03), int(h * 0.05), int(h * rng.uniform(0.12, 0.22))
     colour = (
@@ -83,7 +84,7 @@ def dealer_frame(plate: RenderedPlate, rng: np.random.Generator) -> RenderedPlat
     ImageDraw.Draw(band).text((rgb.shape[1] / 2, top + h + bottom / 2), text, font=font, fill=tc, anchor="mm")
     alpha = np.full(rgb.shape[:2], 255, np.uint8)
     boxes = [(x1 + side, y1 + top, x2 + side, y2 + top) for x1, y1, x2, y2 in plate.text_boxes]
-    return RenderedPlate(np.asarray(band), alpha, plate.spec, boxes)
+    return RenderedPlate(np.asarray(band), alpha, plate.spec, boxes), (side, top)
 
 
 def rectified_box(
@@ -134,7 +135,7 @@ def ocr_sample(
     plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * target_w / 340, 0.5, 1.3)), stroke_one=cfg.p_stroke_one)
     inner_h, inner_w = plate.rgb.shape[:2]
     if rng.random() < cfg.p_dealer_frame:
-        framed = dealer_frame(plate, rng)
+        framed, _ = dealer_frame(plate, rng)
         off = ((framed.rgb.shape[1] - inner_w) / 2, (framed.rgb.shape[0] - inner_h) * 0.25)
         plate = framed
     else:

@@ -26,7 +26,7 @@ from thaiplate.synth.augment import (
     quad_of,
     translate,
 )
-from thaiplate.synth.crops import CAR_COLOURS
+from thaiplate.synth.crops import CAR_COLOURS, dealer_frame
 from thaiplate.synth.grammar import PlateSpec, sample_plate
 from thaiplate.synth.render import render_plate
 
@@ -136,32 +136,6 @@ def _optics(scene_cfg: dict, rng: np.random.Generator) -> tuple[float, float]:
     return float(rng.uniform(*scene_cfg["plate_blur_px"])), float(rng.uniform(*scene_cfg["plate_fade"]))
 
 
-# plate surrounds seen on Thai cars: black / dark-blue dealer frames, chrome, white, red
-FRAME_COLOURS = ((20, 20, 24), (25, 45, 120), (170, 172, 178), (228, 228, 228), (150, 25, 30))
-
-
-def _surround(pw: int, ph: int, scene_cfg: dict, rng: np.random.Generator) -> tuple[np.ndarray, int, int] | None:
-    """A dealer frame for a ``pw`` x ``ph`` plate: (RGB canvas, left/top margin, bottom strip) or None.
-
-    Real plates sit in frames with a band of dealer lettering below; a bare plate on a flat bumper is a
-    cue the detector learns and real cars do not give. The label box stays the plate's own."""
-    p_frame = scene_cfg.get("p_plate_frame", 0.0)
-    if not p_frame or rng.random() >= p_frame:  # 0: no draw, so older seeds give the same scenes
-        return None
-    m = max(1, int(ph * rng.uniform(*scene_cfg["plate_frame_margin"])))
-    strip = int(ph * rng.uniform(*scene_cfg["plate_frame_strip"]))
-    colour = FRAME_COLOURS[int(rng.integers(len(FRAME_COLOURS)))]
-    canvas = np.empty((ph + m + max(m, strip), pw + 2 * m, 3), np.uint8)
-    canvas[:] = colour
-    if strip > 6:  # dealer name / phone number in the bottom band
-        ink = (235, 235, 235) if sum(colour) < 300 else (30, 30, 30)
-        text = "".join(rng.choice(list("ABCDEFGHKMNPRSTUVWXYZ0123456789 -."), int(rng.integers(8, 20))))
-        scale = strip / 40
-        cv2.putText(canvas, text, (m + int(pw * 0.05), ph + m + int(strip * 0.75)), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, ink, max(1, int(scale * 2)), cv2.LINE_AA)
-    return canvas, m, strip
-
-
 def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width: float, cfg: AugmentConfig,
            rng: np.random.Generator, optics: tuple[float, float] = (0.0, 0.0), scene_cfg: dict | None = None,
            ) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
@@ -169,7 +143,7 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
 
     ``optics`` = (blur sigma, fade): the plate is blended towards its mean colour by ``fade``, and its
     neighbourhood blurred with ``sigma`` after pasting (so the plate edge blurs into the car too).
-    ``scene_cfg`` may ask for a dealer frame around the plate (:func:`_surround`)."""
+    ``scene_cfg`` may ask for a dealer frame around the plate (``p_plate_frame``)."""
     plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * width / 340, 0.4, 1.2)), stroke_one=cfg.p_stroke_one)
     ph, pw = plate.rgb.shape[:2]
     H = translate(*centre) @ plate_homography(pw, ph, cfg, rng, width)
@@ -187,14 +161,16 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
     sigma, fade = optics
     if fade:
         rgb = rgb * (1 - fade) + rgb.reshape(-1, 3).mean(axis=0) * fade
-    frame = _surround(pw, ph, scene_cfg, rng) if scene_cfg else None
     blur_q = q
-    if frame is not None:  # same light as the plate
-        canvas, m, _ = frame
-        Hf = H @ translate(-m, -m)
-        lit = np.clip(canvas.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-        img = composite(img, lit, np.full(canvas.shape[:2], 255, np.uint8), Hf)
-        blur_q = quad_of(Hf, canvas.shape[1], canvas.shape[0])
+    p_frame = scene_cfg.get("p_plate_frame", 0.0) if scene_cfg else 0.0
+    if p_frame and rng.random() < p_frame:  # 0: no draw, so older seeds give the same scenes
+        # the OCR crops' dealer frame, in the plate's light; the plate is pasted over its middle, and the
+        # label box stays the plate's own (real cars rarely show a bare plate on a flat bumper)
+        framed, (dx, dy) = dealer_frame(plate, rng)
+        Hf = H @ translate(-dx, -dy)
+        lit = np.clip(framed.rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        img = composite(img, lit, framed.alpha, Hf)
+        blur_q = quad_of(Hf, framed.rgb.shape[1], framed.rgb.shape[0])
     out = composite(img, np.clip(rgb, 0, 255).astype(np.uint8), plate.alpha, H)
     if sigma > 0.2:
         m = int(3 * sigma) + 2
