@@ -7,6 +7,7 @@ motorcycle 3-line plates (17.2 × 22 cm) and Land Transport Act 3-line plates (2
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import cv2
@@ -121,7 +122,7 @@ def _digit_run(chars: str, font: str, height: float, condense: float, stroke_one
     """A run of digits; with probability ``stroke_one`` (0: no random draw) its 1s are plain bars."""
     if not (stroke_one and "1" in chars and rng.random() < stroke_one):
         return _segment_mask(chars, font, height, "0", condense)
-    pieces = [p for p in chars.replace("1", "\x001\x00").split("\x00") if p]
+    pieces = [p for p in re.split("(1)", chars) if p]  # "3119" -> 3, 1, 1, 9
     parts = [_stroke_one(height, rng) if p == "1" else _segment_mask(p, font, height, "0", condense) for p in pieces]
     return _hstack_baseline(parts, [int(height * 0.08)] * (len(parts) - 1))
 
