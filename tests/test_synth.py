@@ -244,14 +244,31 @@ def test_dealer_frame_surrounds_the_plate_and_leaves_its_box_alone():
 
 def test_stroke_one_draws_plain_bars_and_is_free_when_off():
     """p_stroke_one 1 draws every 1 as a bar (a different mask); 0 draws no random number (old seeds hold)."""
-    from thaiplate.synth.render import registration_mask
+    from thaiplate.synth.render import TextStyle, registration_mask
 
     off_a, off_b = np.random.default_rng(4), np.random.default_rng(4)
-    plain = registration_mask("1กข 1111", 40, off_a, stroke_one=0.0)
+    plain = registration_mask("1กข 1111", 40, off_a, TextStyle(stroke_one=0.0))
     assert np.array_equal(plain, registration_mask("1กข 1111", 40, off_b))
     assert off_a.random() == off_b.random()
-    bars = registration_mask("1กข 1111", 40, np.random.default_rng(4), stroke_one=1.0)
+    bars = registration_mask("1กข 1111", 40, np.random.default_rng(4), TextStyle(stroke_one=1.0))
     assert bars.shape != plain.shape or not np.array_equal(bars, plain)
     # sanity: the bars stand the full digit height (40 px) on the common baseline
     cols = (bars > 127).sum(axis=0)
     assert cols.max() >= 38
+
+
+@pytest.mark.parametrize("p_weight", [0.0, 1.0])
+def test_stroke_weight_thickens_or_thins_line_one(p_weight):
+    """p_weight 1 with a fixed positive change adds ink, a negative one removes it; 0 leaves the face alone."""
+    from thaiplate.synth.render import TextStyle, registration_mask
+
+    def ink(weight: tuple[float, float]) -> float:
+        style = TextStyle(p_weight=p_weight, weight=weight)
+        return float((registration_mask("1กข 2345", 40, np.random.default_rng(9), style) > 127).sum())
+
+    base = float((registration_mask("1กข 2345", 40, np.random.default_rng(9)) > 127).sum())
+    heavy, light = ink((0.05, 0.05)), ink((-0.03, -0.03))
+    if p_weight:
+        assert heavy > 1.3 * base and light < 0.8 * base
+    else:
+        assert heavy == light == base

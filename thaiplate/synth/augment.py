@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import yaml
 
+from thaiplate.synth.render import TextStyle
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -46,8 +48,14 @@ class AugmentConfig:
     contrast: tuple[float, float]
     p_dealer_frame: float
     p_stroke_one: float
+    p_weight: float
+    weight: tuple[float, float]
     p_rectified: float
     rectified_inset: tuple[float, float]
+
+    @property
+    def text_style(self) -> TextStyle:
+        return TextStyle(stroke_one=self.p_stroke_one, p_weight=self.p_weight, weight=self.weight)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:

@@ -132,7 +132,7 @@ def ocr_sample(
     spec = spec or sample_plate(rng)
     target_w = rng.uniform(*cfg.plate_width_px)
     # render at ~1.5x the final resolution (not more: pixels we later throw away cost most of the time)
-    plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * target_w / 340, 0.5, 1.3)), stroke_one=cfg.p_stroke_one)
+    plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * target_w / 340, 0.5, 1.3)), style=cfg.text_style)
     inner_h, inner_w = plate.rgb.shape[:2]
     if rng.random() < cfg.p_dealer_frame:
         framed, _ = dealer_frame(plate, rng)

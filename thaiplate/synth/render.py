@@ -45,6 +45,16 @@ COLOURS: dict[PlateType, tuple[RGB, RGB]] = {
 SIZES_MM: dict[str, tuple[float, float]] = {"car": (340, 150), "moto": (220, 172), "lta": (440, 220)}
 
 
+@dataclass(frozen=True)
+class TextStyle:
+    """How registration lines deviate from the font files (probabilities 0 draw no random number,
+    so the data of older seeds stays byte for byte the same)."""
+
+    stroke_one: float = 0.0  # share of plates whose 1s are plain bars with a short flag
+    p_weight: float = 0.0  # share of plates whose strokes are made heavier or lighter than the face
+    weight: tuple[float, float] = (-0.03, 0.07)  # stroke change per side, fraction of the digit height
+
+
 @dataclass
 class RenderedPlate:
     rgb: np.ndarray  # H×W×3 uint8
@@ -127,7 +137,21 @@ def _digit_run(chars: str, font: str, height: float, condense: float, stroke_one
     return _hstack_baseline(parts, [int(height * 0.08)] * (len(parts) - 1))
 
 
-def registration_mask(text: str, height: float, rng: np.random.Generator, stroke_one: float = 0.0) -> np.ndarray:
+def _reweight(mask: np.ndarray, height: float, style: TextStyle, rng: np.random.Generator) -> np.ndarray:
+    """Thicken or thin the strokes: real plate lettering is heavier than most free faces, and worn or
+    overexposed plates look lighter (font weight is a nuisance the recogniser must ignore)."""
+    if not (style.p_weight and rng.random() < style.p_weight):
+        return mask
+    r = int(round(height * rng.uniform(*style.weight)))
+    if r == 0:
+        return mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(r) + 1, 2 * abs(r) + 1))
+    if r > 0:
+        return cv2.dilate(cv2.copyMakeBorder(mask, r, r, r, r, cv2.BORDER_CONSTANT, value=0), kernel)
+    return cv2.erode(mask, kernel)
+
+
+def registration_mask(text: str, height: float, rng: np.random.Generator, style: TextStyle = TextStyle()) -> np.ndarray:
     """Line-1 style text: condensed bold digits + bold Thai consonants, digit height = ``height``."""
     digit_font, letter_font = _pick(rng, "digits"), _pick(rng, "letters")
     letter_body = height * rng.uniform(0.72, 0.9)
@@ -139,7 +163,7 @@ def registration_mask(text: str, height: float, rng: np.random.Generator, stroke
         if role == "space":
             continue
         if role == "digits":
-            m = _digit_run(chars, digit_font, height, d_condense, stroke_one, rng)
+            m = _digit_run(chars, digit_font, height, d_condense, style.stroke_one, rng)
         else:
             m = _segment_mask(chars, letter_font, letter_body, "ก", l_condense)
         parts.append(m)
@@ -147,7 +171,7 @@ def registration_mask(text: str, height: float, rng: np.random.Generator, stroke
             space = runs[i + 1][0] == "space"
             gaps.append(int(height * (rng.uniform(0.25, 0.45) if space else rng.uniform(0.04, 0.12))))
     mask, _ = _hstack_baseline(parts, gaps)
-    return mask
+    return _reweight(mask, height, style, rng)
 
 
 def plain_mask(text: str, height: float, rng: np.random.Generator, role: str, ref: str) -> np.ndarray:
@@ -195,7 +219,7 @@ def _emboss(rgb: np.ndarray, mask: np.ndarray, colour: RGB, rng: np.random.Gener
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def render_plate(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1.6, stroke_one: float = 0.0,
+def render_plate(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1.6, style: TextStyle = TextStyle(),
                  ) -> RenderedPlate:
     """Draw the plate: background, embossed border, screws, roundel and the printed lines."""
     layout = "moto" if spec.plate_type is PlateType.MOTORCYCLE else "lta" if spec.plate_type is PlateType.COMMERCIAL else "car"
@@ -231,20 +255,20 @@ def render_plate(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1
     if layout == "car":
         h1 = hmm * s * rng.uniform(0.36, 0.42)
         cy1 = H * rng.uniform(0.34, 0.40)
-        boxes.append(_place(ink, registration_mask(spec.lines[0], h1, rng, stroke_one), W / 2 + rng.normal(0, 2 * s), cy1, usable))
+        boxes.append(_place(ink, registration_mask(spec.lines[0], h1, rng, style), W / 2 + rng.normal(0, 2 * s), cy1, usable))
         h2 = hmm * s * rng.uniform(0.12, 0.16)
         boxes.append(_place(ink, plain_mask(spec.lines[1], h2, rng, "province", "ก"), W / 2, H * rng.uniform(0.76, 0.80), usable * 0.9))
     elif layout == "moto":
         h1 = hmm * s * rng.uniform(0.22, 0.26)
-        boxes.append(_place(ink, registration_mask(spec.lines[0], h1, rng, stroke_one), W / 2, H * 0.22, usable))
+        boxes.append(_place(ink, registration_mask(spec.lines[0], h1, rng, style), W / 2, H * 0.22, usable))
         h2 = hmm * s * rng.uniform(0.09, 0.12)
         boxes.append(_place(ink, plain_mask(spec.lines[1], h2, rng, "province", "ก"), W / 2, H * 0.49, usable))
-        boxes.append(_place(ink, registration_mask(spec.lines[2], h1, rng, stroke_one), W / 2, H * 0.77, usable))
+        boxes.append(_place(ink, registration_mask(spec.lines[2], h1, rng, style), W / 2, H * 0.77, usable))
     else:
         h1 = hmm * s * rng.uniform(0.09, 0.11)
         boxes.append(_place(ink, plain_mask(spec.lines[0], h1, rng, "latin", "H"), W / 2, H * 0.15, usable))
         h2 = hmm * s * rng.uniform(0.36, 0.42)
-        boxes.append(_place(ink, registration_mask(spec.lines[1], h2, rng, stroke_one), W / 2, H * 0.50, usable))
+        boxes.append(_place(ink, registration_mask(spec.lines[1], h2, rng, style), W / 2, H * 0.50, usable))
         h3 = hmm * s * rng.uniform(0.08, 0.11)
         boxes.append(_place(ink, plain_mask(spec.lines[2], h3, rng, "province", "ก"), W / 2, H * 0.85, usable * 0.9))
 

@@ -144,7 +144,7 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
     ``optics`` = (blur sigma, fade): the plate is blended towards its mean colour by ``fade``, and its
     neighbourhood blurred with ``sigma`` after pasting (so the plate edge blurs into the car too).
     ``scene_cfg`` may ask for a dealer frame around the plate (``p_plate_frame``)."""
-    plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * width / 340, 0.4, 1.2)), stroke_one=cfg.p_stroke_one)
+    plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * width / 340, 0.4, 1.2)), style=cfg.text_style)
     ph, pw = plate.rgb.shape[:2]
     H = translate(*centre) @ plate_homography(pw, ph, cfg, rng, width)
     q = quad_of(H, pw, ph)
