@@ -272,3 +272,16 @@ def test_stroke_weight_thickens_or_thins_line_one(p_weight):
         assert heavy > 1.3 * base and light < 0.8 * base
     else:
         assert heavy == light == base
+
+
+def test_chance_draws_nothing_at_zero_and_one_number_otherwise():
+    """The guard every newer synthesis option goes through: at p 0 the generator is untouched, so old seeds
+    keep their data; at p > 0 exactly one number is drawn."""
+    from thaiplate.synth.chance import chance
+
+    rng, ref = np.random.default_rng(5), np.random.default_rng(5)
+    assert not chance(rng, 0.0)
+    assert rng.bit_generator.state == ref.bit_generator.state
+    first = ref.random()
+    assert chance(rng, 1.0) and rng.bit_generator.state == ref.bit_generator.state
+    assert chance(np.random.default_rng(5), first + 1e-9) and not chance(np.random.default_rng(5), first)

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from thaiplate.labels import PlateType
 from thaiplate.synth import fonts
+from thaiplate.synth.chance import chance
 from thaiplate.synth.grammar import PlateSpec
 
 RGB = tuple[int, int, int]
@@ -130,7 +131,7 @@ def _stroke_one(height: float, rng: np.random.Generator) -> tuple[np.ndarray, in
 def _digit_run(chars: str, font: str, height: float, condense: float, stroke_one: float,
                rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """A run of digits; with probability ``stroke_one`` (0: no random draw) its 1s are plain bars."""
-    if not (stroke_one and "1" in chars and rng.random() < stroke_one):
+    if not ("1" in chars and chance(rng, stroke_one)):
         return _segment_mask(chars, font, height, "0", condense)
     pieces = [p for p in re.split("(1)", chars) if p]  # "3119" -> 3, 1, 1, 9
     parts = [_stroke_one(height, rng) if p == "1" else _segment_mask(p, font, height, "0", condense) for p in pieces]
@@ -140,7 +141,7 @@ def _digit_run(chars: str, font: str, height: float, condense: float, stroke_one
 def _reweight(mask: np.ndarray, height: float, style: TextStyle, rng: np.random.Generator) -> np.ndarray:
     """Thicken or thin the strokes: real plate lettering is heavier than most free faces, and worn or
     overexposed plates look lighter (font weight is a nuisance the recogniser must ignore)."""
-    if not (style.p_weight and rng.random() < style.p_weight):
+    if not chance(rng, style.p_weight):
         return mask
     r = int(round(height * rng.uniform(*style.weight)))
     if r == 0:

@@ -26,6 +26,7 @@ from thaiplate.synth.augment import (
     quad_of,
     translate,
 )
+from thaiplate.synth.chance import chance
 from thaiplate.synth.crops import CAR_COLOURS, dealer_frame
 from thaiplate.synth.grammar import PlateSpec, sample_plate
 from thaiplate.synth.render import render_plate
@@ -103,7 +104,7 @@ def procedural_background(w: int, h: int, rng: np.random.Generator, p_grille: fl
         cv2.rectangle(img, (cx + cw // 8, cy + ch // 10), (cx + cw * 7 // 8, cy + ch * 4 // 10), (40, 50, 60), -1)
         for lx in (cx + cw // 12, cx + cw * 9 // 12):
             cv2.rectangle(img, (lx, cy + ch // 2), (lx + cw // 6, cy + ch * 6 // 10), (230, 220, 180) if rng.random() < 0.5 else (180, 30, 30), -1)
-        if p_grille and rng.random() < p_grille:  # grille bars and a chrome badge between the lamps: plate-like clutter
+        if chance(rng, p_grille):  # grille bars and a chrome badge between the lamps: plate-like clutter
             gx1, gx2 = cx + cw * 4 // 12, cx + cw * 8 // 12
             gy1, gy2 = cy + ch * 42 // 100, cy + ch * 58 // 100
             bar = (25, 25, 28) if rng.random() < 0.6 else (175, 175, 180)
@@ -162,8 +163,7 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
     if fade:
         rgb = rgb * (1 - fade) + rgb.reshape(-1, 3).mean(axis=0) * fade
     blur_q = q
-    p_frame = scene_cfg.get("p_plate_frame", 0.0) if scene_cfg else 0.0
-    if p_frame and rng.random() < p_frame:  # 0: no draw, so older seeds give the same scenes
+    if chance(rng, scene_cfg.get("p_plate_frame", 0.0) if scene_cfg else 0.0):
         # the OCR crops' dealer frame, in the plate's light; the plate is pasted over its middle, and the
         # label box stays the plate's own (real cars rarely show a bare plate on a flat bumper)
         framed, (dx, dy) = dealer_frame(plate, rng)
