@@ -250,7 +250,8 @@ def test_real_plate_crop_sent_alone_is_read(real_pipeline: Pipeline) -> None:
     read = 0
     for i in range(8):
         rng = np.random.default_rng([31, i])
-        img, spec = ocr_sample(rng, clean, sample_plate(rng, PlateType.PRIVATE_CAR))
-        result = real_pipeline.run(encode(Image.fromarray(img), "PNG"))
+        sample = ocr_sample(rng, clean, sample_plate(rng, PlateType.PRIVATE_CAR))
+        spec = sample.spec
+        result = real_pipeline.run(encode(Image.fromarray(sample.image), "PNG"))
         read += any(p.text.replace(" ", "") == spec.text.replace(" ", "") for p in result.plates)
     assert read >= 4, read

@@ -20,7 +20,7 @@ def synthetic():
 
     cfg = augment_config(load_config(None))
     samples = [ocr_sample(np.random.default_rng([12345, i]), cfg) for i in range(24)]
-    return [s[0] for s in samples], [s[1] for s in samples]
+    return [s.image for s in samples], [s.spec for s in samples]
 
 
 @pytest.fixture(scope="module")

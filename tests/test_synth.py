@@ -15,7 +15,7 @@ import pytest
 from thaiplate import labels
 from thaiplate.labels import PlateType
 from thaiplate.synth import fonts
-from thaiplate.synth.augment import augment_config, load_config
+from thaiplate.synth.augment import Degradation, augment_config, load_config
 from thaiplate.synth.crops import ocr_sample, rectified_box
 from thaiplate.synth.grammar import sample_plate
 from thaiplate.synth.render import render_plate
@@ -57,12 +57,31 @@ def test_coverage_of_charset_and_provinces_in_5000():
 
 def test_ocr_samples_are_deterministic_per_seed():
     cfg = augment_config(load_config())
-    a, sa = ocr_sample(np.random.default_rng([5, 3]), cfg)
-    b, sb = ocr_sample(np.random.default_rng([5, 3]), cfg)
-    c, _ = ocr_sample(np.random.default_rng([6, 3]), cfg)
-    assert sa == sb and np.array_equal(a, b)
-    assert a.shape != c.shape or not np.array_equal(a, c)
-    assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
+    a, b = (ocr_sample(np.random.default_rng([5, 3]), cfg) for _ in range(2))
+    c = ocr_sample(np.random.default_rng([6, 3]), cfg).image
+    assert a.spec == b.spec and a.degradation == b.degradation and np.array_equal(a.image, b.image)
+    assert a.image.shape != c.shape or not np.array_equal(a.image, c)
+    assert a.image.dtype == np.uint8 and a.image.ndim == 3 and a.image.shape[2] == 3
+
+
+def test_degradation_record_says_what_was_done():
+    """The difficulty columns are true: a clean config records nothing; forced low-res, blur, noise and
+    JPEG are recorded within their configured ranges, and the detail width shrinks with the down-sample."""
+    cfg = augment_config(load_config())
+    clean = dataclasses.replace(cfg, **{k: 0.0 for k in cfg.__dict__ if k.startswith("p_")})
+    s = ocr_sample(np.random.default_rng(7), clean)
+    assert s.degradation == Degradation() and s.detail_px == s.plate_px
+    lo, hi = cfg.plate_width_px
+    assert lo <= s.plate_px <= hi
+    forced = dataclasses.replace(clean, p_low_res=1.0, p_defocus=1.0, p_noise=1.0, p_jpeg=1.0)
+    for i in range(10):
+        s = ocr_sample(np.random.default_rng([7, i]), forced)
+        d = s.degradation
+        assert cfg.low_res_factor[0] <= d.low_res <= cfg.low_res_factor[1]
+        assert abs(s.detail_px - s.plate_px * d.low_res) < 1e-9 and s.detail_px < s.plate_px
+        assert 0.3 <= d.blur_px <= cfg.max_blur_px
+        assert cfg.noise_sd[0] <= d.noise_sd <= cfg.noise_sd[1]
+        assert cfg.jpeg_quality[0] <= d.jpeg_q <= cfg.jpeg_quality[1]
 
 
 def test_rectified_crops_cut_the_province_line_but_never_the_registration():
@@ -82,7 +101,7 @@ def test_rectified_crops_cut_the_province_line_but_never_the_registration():
                 assert inside, (pt, line)
     assert cut_province >= 3  # car-style plates print the province at the bottom edge
     cfg = dataclasses.replace(augment_config(load_config()), p_rectified=1.0)
-    img, _ = ocr_sample(np.random.default_rng(1), cfg)
+    img = ocr_sample(np.random.default_rng(1), cfg).image
     assert img.dtype == np.uint8 and img.shape[2] == 3 and img.shape[1] > img.shape[0]
 
 
@@ -126,7 +145,7 @@ def test_cli_ocr_is_deterministic_and_writes_labels(tmp_path):
         list(csv.DictReader((tmp_path / n / "labels.csv").open(encoding="utf-8"))) for n in "ab"
     )
     assert rows_a == rows_b and len(rows_a) == 12
-    assert list(rows_a[0]) == ["file", "text", "province_code", "plate_type"]
+    assert list(rows_a[0]) == ["file", "text", "province_code", "plate_type", "detail_px", "blur_px", "noise_sd", "jpeg_q"]
     for r in rows_a:
         assert (tmp_path / "a" / r["file"]).read_bytes() == (tmp_path / "b" / r["file"]).read_bytes()
 

@@ -31,6 +31,15 @@ def _run_ocr(args: argparse.Namespace) -> int:
     if args.failures:
         n = save_failures(rows, args.failures)
         print(f"wrote {n} failures to {args.failures}")
+    if args.plot_difficulty:
+        if "by_detail_px" not in metrics:
+            print(f"--plot-difficulty: {args.data}/labels.csv has no difficulty columns (detail_px, ...); no plot")
+        else:
+            from thaiplate.eval.difficulty import plot_by_resolution
+
+            title = f"recognizer v{metrics['models']['recognizer']} on {args.data}: exact {100 * metrics['plate_exact']:.1f} %"
+            plot_by_resolution(metrics["by_detail_px"], args.plot_difficulty, title)
+            print(f"wrote {args.plot_difficulty}")
     return 0
 
 
@@ -44,6 +53,11 @@ def add_ocr_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the metrics JSON here")
     p.add_argument("--models", help="models directory (default: $THAIPLATE_MODELS or repo models/)")
     p.add_argument("--failures", help="save a PNG grid of failed crops (truth vs prediction)")
+    p.add_argument(
+        "--plot-difficulty",
+        metavar="PNG",
+        help="plot exact/CER by plate resolution (needs the difficulty columns `thaiplate synth ocr` writes)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
         "--record", metavar="KEY", help="store the numbers under metrics.KEY in the model YAMLs + cards"

@@ -4,7 +4,8 @@ Reads ``DIR/labels.csv`` (``file,text,province_code`` at least; empty ``province
 unlabelled). Optional columns are used when present: ``plate_type`` (per-type accuracy), ``notes``
 (``[partial]`` crops are scored separately: their label is the full plate but the crop is cut),
 ``label_confidence`` and ``group_id`` (per physical plate, since near-duplicate video frames are
-correlated). Runs the same code path as serving: ``plate_tensor`` once, shared by both models.
+correlated), and the difficulty columns ``synth ocr`` writes (accuracy by plate resolution and on
+"readable" crops: :mod:`thaiplate.eval.difficulty`). Runs the same code path as serving: ``plate_tensor`` once, shared by both models.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from thaiplate import ctc
 from thaiplate.classify import OnnxClassifier
+from thaiplate.eval.difficulty import Difficulty, DifficultyRules
 from thaiplate.eval.textmetrics import cer, compact, confused_pairs, exact
 from thaiplate.preprocess import batch_tensor
 from thaiplate.recognize import OnnxRecognizer
@@ -35,6 +37,7 @@ class Row:
     label_confidence: str
     group: str
     crop: np.ndarray
+    difficulty: Difficulty | None = None
     reading: TextReading | None = None
     provinces: list[ProvinceGuess] | None = None
 
@@ -56,6 +59,7 @@ def load_rows(folder: Path) -> list[Row]:
                 label_confidence=(r.get("label_confidence") or "").strip(),
                 group=(r.get("group_id") or "").strip(),
                 crop=read_rgb(folder / r["file"]),
+                difficulty=Difficulty.from_row(r),
             )
         )
     return rows
@@ -144,6 +148,7 @@ def evaluate(
                 groups[getattr(r, attr)].append(r)
         if groups:
             metrics[key] = {k: _text_block(v) for k, v in sorted(groups.items())}
+    metrics.update(_by_difficulty(scored, DifficultyRules.load()))
     plates: dict[str, list[Row]] = defaultdict(list)
     for r in scored:
         if r.group:
@@ -157,25 +162,51 @@ def evaluate(
     return metrics, rows
 
 
+def _by_difficulty(rows: list[Row], rules: DifficultyRules) -> dict:
+    """``by_detail_px`` (buckets in increasing resolution) and ``readable`` / ``not_readable`` blocks."""
+    rated = [r for r in rows if r.difficulty is not None]
+    if not rated:
+        return {}
+    buckets: dict[str, list[Row]] = {k: [] for k in rules.bucket_names()}
+    for r in rated:
+        buckets[rules.bucket(r.difficulty.detail_px)].append(r)
+    readable = [r for r in rated if rules.readable(r.difficulty)]
+    unreadable = [r for r in rated if not rules.readable(r.difficulty)]
+    rule = {"min_detail_px": rules.min_detail_px, "max_blur_px": rules.max_blur_px, "min_jpeg_q": rules.min_jpeg_q}
+    out: dict = {"by_detail_px": {k: _text_block(v) for k, v in buckets.items() if v}}
+    if readable:
+        out["readable"] = {"rule": rule, **_text_block(readable)}
+    if unreadable:
+        out["not_readable"] = _text_block(unreadable)
+    return out
+
+
 def format_table(m: dict) -> str:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:5.1f} %"
 
+    def block(name: str, b: dict) -> None:
+        lines.append(f"{name:<24}{b['n']:>6}{pct(b['plate_exact']):>10}{pct(b['raw_exact']):>11}{b['cer']:>8.3f}")
+
     lines = [
         f"{m['data']}  (recognizer v{m['models']['recognizer']}, classifier v{m['models']['classifier']})",
         f"{'subset':<24}{'n':>6}{'exact':>10}{'raw exact':>11}{'CER':>8}",
-        f"{'all (non-partial)':<24}{m['n']:>6}{pct(m['plate_exact']):>10}{pct(m['raw_exact']):>11}{m['cer']:>8.3f}",
     ]
+    block("all (non-partial)", m)
     if "partial" in m:
-        p = m["partial"]
-        lines.append(
-            f"{'[partial]':<24}{p['n']:>6}{pct(p['plate_exact']):>10}{pct(p['raw_exact']):>11}{p['cer']:>8.3f}"
-        )
+        block("[partial]", m["partial"])
+
     for key in ("by_plate_type", "by_label_confidence"):
         for name, b in m.get(key, {}).items():
-            lines.append(
-                f"{'  ' + name:<24}{b['n']:>6}{pct(b['plate_exact']):>10}{pct(b['raw_exact']):>11}{b['cer']:>8.3f}"
-            )
+            block("  " + name, b)
+    for name, b in m.get("by_detail_px", {}).items():
+        block(f"  detail {name} px", b)
+    if "readable" in m:
+        r = m["readable"]["rule"]
+        lines.append(f"readable = detail >= {r['min_detail_px']:g} px, blur <= {r['max_blur_px']:g} px, JPEG q >= {r['min_jpeg_q']}:")
+        block("  readable", m["readable"])
+    if "not_readable" in m:
+        block("  not readable", m["not_readable"])
     if "per_plate" in m:
         pp = m["per_plate"]
         lines.append(

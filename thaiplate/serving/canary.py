@@ -62,8 +62,8 @@ def synthetic_set(n: int, seed: int) -> list[Sample]:
     cfg = augment_config(load_config())
     out = []
     for i in range(n):
-        rgb, spec = ocr_sample(np.random.default_rng([seed, i]), cfg)
-        out.append(Sample(f"synthetic-{seed}-{i:04d}", spec.text, rgb, _jpeg(rgb), "image/jpeg"))
+        s = ocr_sample(np.random.default_rng([seed, i]), cfg)
+        out.append(Sample(f"synthetic-{seed}-{i:04d}", s.spec.text, s.image, _jpeg(s.image), "image/jpeg"))
     return out
 
 

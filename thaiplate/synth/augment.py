@@ -158,8 +158,8 @@ def _dirt(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img * (1 - mask[..., None]) + colour * mask[..., None]
 
 
-def _motion_blur(img: np.ndarray, rng: np.random.Generator, max_px: float) -> np.ndarray:
-    k = int(rng.uniform(2, max(3, max_px * 2.5)))
+def _motion_blur(img: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
+    """A ``k``-pixel line kernel at a random angle."""
     kernel = np.zeros((k, k), np.float32)
     kernel[k // 2, :] = 1.0
     rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
@@ -167,8 +167,21 @@ def _motion_blur(img: np.ndarray, rng: np.random.Generator, max_px: float) -> np
     return cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
 
 
-def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+@dataclass
+class Degradation:
+    """What :func:`degrade` did to one image: the difficulty columns of ``synth ocr``'s labels.csv, so
+    accuracy can be read against plate resolution and blur. Recording it draws no random number."""
+
+    blur_px: float = 0.0  # defocus sigma or motion-blur length / 2.5 (the larger), image pixels
+    low_res: float = 1.0  # down-sampling factor before the up-sample back (1 = none)
+    noise_sd: float = 0.0  # sensor noise sigma, 8-bit levels
+    jpeg_q: int = 100  # JPEG quality of the re-encode (100 = none)
+    night_ir: bool = False
+
+
+def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> tuple[np.ndarray, Degradation]:
     """Light, colour, blur, resolution, noise and JPEG, in the order a camera applies them."""
+    d = Degradation()
     f = img.astype(np.float32)
     if rng.random() < cfg.p_uneven_light:
         f = _uneven_light(f, rng)
@@ -183,28 +196,39 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -
     mean = f.mean()
     f = (f - mean) * rng.uniform(*cfg.contrast) + mean * rng.uniform(*cfg.brightness)
     if rng.random() < cfg.p_night_ir:
+        d.night_ir = True
         g = f.mean(axis=2, keepdims=True) * rng.uniform(0.8, 1.3)
         f = np.repeat(g, 3, axis=2)
     f = np.clip(f, 0, 255)
     if rng.random() < cfg.p_defocus:
-        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.3, cfg.max_blur_px))
+        d.blur_px = rng.uniform(0.3, cfg.max_blur_px)
+        f = cv2.GaussianBlur(f, (0, 0), d.blur_px)
     if rng.random() < cfg.p_motion_blur:
-        f = _motion_blur(f, rng, cfg.max_blur_px)
+        k = int(rng.uniform(2, max(3, cfg.max_blur_px * 2.5)))
+        d.blur_px = max(d.blur_px, k / 2.5)
+        f = _motion_blur(f, rng, k)
     out = np.clip(f, 0, 255).astype(np.uint8)
     if rng.random() < cfg.p_low_res:
         h, w = out.shape[:2]
-        k = rng.uniform(*cfg.low_res_factor)
-        small = cv2.resize(out, (max(8, int(w * k)), max(4, int(h * k))), interpolation=cv2.INTER_AREA)
+        d.low_res = rng.uniform(*cfg.low_res_factor)
+        small = cv2.resize(out, (max(8, int(w * d.low_res)), max(4, int(h * d.low_res))), interpolation=cv2.INTER_AREA)
         out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     if rng.random() < cfg.p_noise:
-        noise = rng.normal(0, rng.uniform(*cfg.noise_sd), out.shape)
+        d.noise_sd = rng.uniform(*cfg.noise_sd)
+        noise = rng.normal(0, d.noise_sd, out.shape)
         out = np.clip(out + noise, 0, 255).astype(np.uint8)
     if rng.random() < cfg.p_jpeg:
         q = int(np.clip(rng.triangular(cfg.jpeg_quality[0], cfg.jpeg_quality[1], cfg.jpeg_quality[1]), 1, 100))
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
         if ok:
+            d.jpeg_q = q
             out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    return out
+    return out, d
+
+
+def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """:func:`degrade` without its record (scenes)."""
+    return degrade(img, cfg, rng)[0]
 
 
 def occlude(img: np.ndarray, rng: np.random.Generator, region: tuple[int, int, int, int]) -> np.ndarray:

@@ -23,6 +23,9 @@ from thaiplate.synth import fonts
 from thaiplate.synth.augment import AugmentConfig, augment_config, load_config
 
 OCR_FIELDS = ["file", "text", "province_code", "plate_type"]
+# how hard each crop was made (thaiplate.synth.augment.Degradation): `thaiplate eval ocr` reads accuracy
+# against them; detail_px = plate width in pixels of real detail (after any down-sampling)
+DIFFICULTY_FIELDS = ["detail_px", "blur_px", "noise_sd", "jpeg_q"]
 
 
 def _write_jpg(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
@@ -39,10 +42,12 @@ def _configs(config: str | None) -> tuple[AugmentConfig, dict]:
 def _ocr_item(i: int, seed: int, out: str, config: str | None) -> list[str]:
     from thaiplate.synth.crops import ocr_sample
 
-    img, spec = ocr_sample(np.random.default_rng([seed, i]), _configs(config)[0])
+    s = ocr_sample(np.random.default_rng([seed, i]), _configs(config)[0])
     name = f"images/{i:06d}.jpg"
-    _write_jpg(Path(out) / name, img)
-    return [name, spec.text, spec.province_code, spec.plate_type.value]
+    _write_jpg(Path(out) / name, s.image)
+    d = s.degradation
+    difficulty = [f"{s.detail_px:.1f}", f"{d.blur_px:.2f}", f"{d.noise_sd:.1f}", str(d.jpeg_q)]
+    return [name, s.spec.text, s.spec.province_code, s.spec.plate_type.value, *difficulty]
 
 
 def _scene_item(i: int, seed: int, out: str, config: str | None, n_val: int) -> list[list[str]]:
@@ -76,7 +81,7 @@ def cmd_ocr(args: argparse.Namespace) -> int:
     fn = partial(_ocr_item, seed=args.seed, out=str(out), config=args.config)
     with open(out / "labels.csv", "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(OCR_FIELDS)
+        w.writerow(OCR_FIELDS + DIFFICULTY_FIELDS)
         for row in _run_parallel(fn, args.n, args.workers, "synth ocr"):
             w.writerow(row)
     print(f"wrote {args.n} crops + labels.csv to {out}")
@@ -133,7 +138,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--config", help="YAML overriding thaiplate/configs/synth.yaml")
     common.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
 
-    o = s.add_parser("ocr", parents=[common], help="plate crops + labels.csv (file,text,province_code,plate_type)")
+    o = s.add_parser("ocr", parents=[common], help="plate crops + labels.csv (file,text,province_code,plate_type + difficulty: detail_px,blur_px,noise_sd,jpeg_q)")
     o.add_argument("--n", type=int, required=True, help="number of crops")
     o.add_argument("--out", required=True, help="output folder")
     o.set_defaults(func=_check_fonts(cmd_ocr))

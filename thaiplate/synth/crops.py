@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from thaiplate.synth import fonts
 from thaiplate.synth.augment import (
     AugmentConfig,
+    Degradation,
     composite,
+    degrade,
     occlude,
-    photometric,
     plate_homography,
     quad_of,
     translate,
@@ -125,10 +128,30 @@ def _rectified_crop(
     return composite(car_body(ch, cw, rng), plate.rgb, plate.alpha, S)
 
 
-def ocr_sample(
-    rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None
-) -> tuple[np.ndarray, PlateSpec]:
-    """One degraded plate crop (RGB uint8) and its label."""
+@dataclass
+class OcrSample:
+    """One degraded plate crop, its label, and how hard it was made."""
+
+    image: np.ndarray  # RGB uint8
+    spec: PlateSpec
+    plate_px: float  # plate width in crop pixels, before degradation
+    degradation: Degradation
+
+    @property
+    def detail_px(self) -> float:
+        """Plate width in pixels of real detail: ``plate_px`` after any down-sampling."""
+        return self.plate_px * self.degradation.low_res
+
+    @classmethod
+    def degraded(
+        cls, img: np.ndarray, spec: PlateSpec, plate_px: float, cfg: AugmentConfig, rng: np.random.Generator
+    ) -> OcrSample:
+        out, d = degrade(img, cfg, rng)
+        return cls(out, spec, plate_px, d)
+
+
+def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None) -> OcrSample:
+    """One degraded plate crop and its label."""
     spec = spec or sample_plate(rng)
     target_w = rng.uniform(*cfg.plate_width_px)
     # render at ~1.5x the final resolution (not more: pixels we later throw away cost most of the time)
@@ -141,7 +164,8 @@ def ocr_sample(
     else:
         off = (0.0, 0.0)
     if rng.random() < cfg.p_rectified:
-        return photometric(_rectified_crop(plate, off, inner_w, inner_h, target_w, cfg, rng), cfg, rng), spec
+        crop = _rectified_crop(plate, off, inner_w, inner_h, target_w, cfg, rng)
+        return OcrSample.degraded(crop, spec, target_w, cfg, rng)
     h, w = plate.rgb.shape[:2]
     out_w = target_w * w / max(inner_w, 1)
     H = plate_homography(w, h, cfg, rng, out_w)
@@ -159,4 +183,5 @@ def ocr_sample(
     if rng.random() < cfg.p_occlusion:
         q = quad_of(Hc, w, h)
         img = occlude(img, rng, (*q.min(axis=0).astype(int), *q.max(axis=0).astype(int)))
-    return photometric(img, cfg, rng), spec
+    return OcrSample.degraded(img, spec, target_w, cfg, rng)
+

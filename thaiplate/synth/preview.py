@@ -37,8 +37,8 @@ def contact_sheet(n: int, seed: int, config: str | None = None, real_dir: str | 
     cfg = augment_config(load_config(config))
     synth = []
     for i in range(n):
-        img, spec = ocr_sample(np.random.default_rng([seed, i]), cfg)
-        synth.append(_tile(img, f"synth {spec.text} {spec.plate_type.value}", (30, 60, 140)))
+        s = ocr_sample(np.random.default_rng([seed, i]), cfg)
+        synth.append(_tile(s.image, f"synth {s.spec.text} {s.spec.plate_type.value}", (30, 60, 140)))
     sheet = _grid(synth, cols)
     if not real_dir:
         return sheet

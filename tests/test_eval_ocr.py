@@ -1,0 +1,73 @@
+"""`thaiplate eval ocr` on small, freshly generated folders with the committed models: the numbers add up."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from thaiplate.cli import main
+from thaiplate.eval.difficulty import Difficulty, DifficultyRules
+from thaiplate.eval.ocr import evaluate
+from thaiplate.eval.textmetrics import compact
+
+
+@pytest.fixture(scope="module")
+def synth_folder(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ocr")
+    assert main(["synth", "ocr", "--n", "40", "--seed", "77", "--workers", "1", "--out", str(out)]) == 0
+    return out
+
+
+def test_rules_buckets_and_readable():
+    rules = DifficultyRules((40, 60, 80), min_detail_px=80, max_blur_px=1.0, min_jpeg_q=40)
+    assert rules.bucket_names() == ["<40", "40-60", "60-80", ">=80"]
+    assert [rules.bucket(v) for v in (10, 40, 59.9, 60, 80, 300)] == ["<40", "40-60", "40-60", "60-80", ">=80", ">=80"]
+    assert rules.readable(Difficulty(80, 1.0, 40))
+    assert not rules.readable(Difficulty(79.9, 0, 100))
+    assert not rules.readable(Difficulty(200, 1.2, 100))
+    assert not rules.readable(Difficulty(200, 0, 39))
+    shipped = DifficultyRules.load()
+    assert list(shipped.detail_px_edges) == sorted(shipped.detail_px_edges)
+    assert Difficulty.from_row({"detail_px": "", "blur_px": "0", "jpeg_q": "9"}) is None
+    assert Difficulty.from_row({"file": "a.png"}) is None
+
+
+def test_difficulty_blocks_add_up(synth_folder: Path):
+    m, rows = evaluate(synth_folder)
+    rules = DifficultyRules.load()
+    assert m["n"] == 40 and all(r.difficulty is not None for r in rows)
+    assert sum(b["n"] for b in m["by_detail_px"].values()) == 40
+    assert list(m["by_detail_px"]) == [k for k in rules.bucket_names() if k in m["by_detail_px"]]
+    readable = [r for r in rows if rules.readable(r.difficulty)]
+    assert m.get("readable", {}).get("n", 0) == len(readable)
+    assert m.get("readable", {}).get("n", 0) + m.get("not_readable", {}).get("n", 0) == 40
+    for name, block in m["by_detail_px"].items():
+        mine = [r for r in rows if rules.bucket(r.difficulty.detail_px) == name]
+        right = sum(compact(r.reading.text) == compact(r.text) for r in mine)
+        assert block["plate_exact"] == pytest.approx(right / len(mine))
+    if readable:
+        assert m["readable"]["rule"]["min_detail_px"] == rules.min_detail_px
+
+
+def test_folders_without_difficulty_columns_have_no_blocks(synth_folder: Path, tmp_path: Path):
+    plain = tmp_path / "plain"
+    shutil.copytree(synth_folder, plain)
+    with open(synth_folder / "labels.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(plain / "labels.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, ["file", "text", "province_code"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows[:10])
+    m, _ = evaluate(plain)
+    assert m["n"] == 10 and "by_detail_px" not in m and "readable" not in m
+
+
+def test_cli_plots_accuracy_by_resolution(synth_folder: Path, tmp_path: Path, capsys):
+    png = tmp_path / "by-size.png"
+    assert main(["eval", "ocr", "--data", str(synth_folder), "--plot-difficulty", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "detail" in out and "readable = detail >=" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
