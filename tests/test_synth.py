@@ -17,7 +17,7 @@ from thaiplate.labels import PlateType
 from thaiplate.synth import fonts
 from thaiplate.synth.augment import Degradation, augment_config, load_config
 from thaiplate.synth.crops import ocr_sample, rectified_box
-from thaiplate.synth.grammar import sample_plate
+from thaiplate.synth.grammar import double_letter, sample_plate
 from thaiplate.synth.render import render_plate
 from thaiplate.synth.scene import make_scene, yolo_lines
 
@@ -304,3 +304,22 @@ def test_chance_draws_nothing_at_zero_and_one_number_otherwise():
     first = ref.random()
     assert chance(rng, 1.0) and rng.bit_generator.state == ref.bit_generator.state
     assert chance(np.random.default_rng(5), first + 1e-9) and not chance(np.random.default_rng(5), first)
+
+
+def test_double_letter_pairs_the_series_letters_on_every_line():
+    rng = np.random.default_rng(3)
+    for pt in PlateType:
+        spec = sample_plate(rng, pt)
+        d = double_letter(spec)
+        letters = [c for c in spec.text if "ก" <= c <= "ฮ"]
+        if pt is PlateType.COMMERCIAL or len(letters) < 2:
+            assert d == spec
+            continue
+        first = letters[0]
+        assert d.text.count(first * 2) >= 1 and len(d.text) == len(spec.text)
+        assert any(first * 2 in line for line in d.lines) and d.province_th == spec.province_th
+        assert labels.pattern_for(pt).fullmatch(d.text), (pt, d.text)
+    cfg = augment_config(load_config())
+    on = dataclasses.replace(cfg, p_double_letter=1.0)
+    s = ocr_sample(np.random.default_rng(11), on, sample_plate(np.random.default_rng(11), PlateType.PRIVATE_CAR))
+    assert any(a == b and "ก" <= a <= "ฮ" for a, b in zip(s.spec.text, s.spec.text[1:], strict=False))

@@ -48,6 +48,7 @@ class AugmentConfig:
     contrast: tuple[float, float]
     p_dealer_frame: float
     p_stroke_one: float
+    p_double_letter: float
     p_weight: float
     weight: tuple[float, float]
     p_rectified: float
