@@ -71,3 +71,22 @@ def test_cli_plots_accuracy_by_resolution(synth_folder: Path, tmp_path: Path, ca
     out = capsys.readouterr().out
     assert "detail" in out and "readable = detail >=" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_record_keeps_difficulty_blocks_in_yaml_and_card(synth_folder: Path, tmp_path: Path):
+    import yaml
+
+    from thaiplate.runtime import default_models_dir
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for f in default_models_dir().glob("*"):
+        if f.suffix in {".yaml", ".onnx", ".md"}:
+            shutil.copy(f, models / f.name)
+    assert main(["eval", "ocr", "--data", str(synth_folder), "--models", str(models), "--record", "tiny"]) == 0
+    entry = yaml.safe_load((models / "recognizer.yaml").read_text(encoding="utf-8"))["metrics"]["tiny"]
+    assert entry["n"] == 40 and sum(b["n"] for b in entry["by_detail_px"].values()) == 40
+    assert entry.get("readable", {}).get("n", 0) + entry.get("not_readable", {}).get("n", 0) == 40
+    card = (models / "recognizer.md").read_text(encoding="utf-8")
+    assert "By plate resolution (`tiny`" in card
+    assert all(f"| {b} px | {m['n']} |" in card for b, m in entry["by_detail_px"].items())

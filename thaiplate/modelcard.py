@@ -38,17 +38,14 @@ def load(models_dir: Path, kind: str) -> dict:
 def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None:
     """Store the ``kind``-relevant eval metrics of one folder under ``metrics.<key>`` and rewrite the card."""
     spec = load(models_dir, kind)
-    entry = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items() if k in KEYS[kind]}
+    entry = _rounded({k: v for k, v in metrics.items() if k in KEYS[kind]})
     entry["data"] = metrics.get("data")
     if kind == "recognizer":
-        if "partial" in metrics:
-            entry["partial"] = {
-                k: round(v, 4) if isinstance(v, float) else v for k, v in metrics["partial"].items()
-            }
-        if "per_plate" in metrics:
-            entry["per_plate"] = {
-                k: round(v, 4) if isinstance(v, float) else v for k, v in metrics["per_plate"].items()
-            }
+        for block in ("partial", "per_plate", "readable", "not_readable"):
+            if block in metrics:
+                entry[block] = _rounded(metrics[block])
+        if "by_detail_px" in metrics:
+            entry["by_detail_px"] = {k: _rounded(v) for k, v in metrics["by_detail_px"].items()}
         entry["confused_pairs"] = [
             f"{c['truth'] or '∅'}->{c['pred'] or '∅'} x{c['count']}" for c in metrics["confused_pairs"][:5]
         ]
@@ -62,6 +59,10 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
         yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )
     write_card(models_dir, kind)
+
+
+def _rounded(block: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in block.items()}
 
 
 FRACTIONS = {
@@ -80,6 +81,13 @@ def _fmt(key: str, v: object) -> str:
     if isinstance(v, float):
         return f"{100 * v:.1f} %" if key in FRACTIONS else f"{v:.3f}"
     return "-" if v is None else str(v)
+
+
+def _resolution_table(name: str, by_px: dict) -> list[str]:
+    """Accuracy by plate width in pixels of real detail (``thaiplate eval ocr`` on a synthetic set)."""
+    rows = [f"| {b} px | {m['n']} | {_fmt('plate_exact', m['plate_exact'])} | {m['cer']:.3f} |" for b, m in by_px.items()]
+    return ["", f"By plate resolution (`{name}`; `thaiplate eval ocr --plot-difficulty`):", "",
+            "| plate width of real detail | n | plate_exact | CER |", "|---|---|---|---|", *rows]
 
 
 def write_card(models_dir: Path, kind: str) -> Path:
@@ -128,12 +136,15 @@ def write_card(models_dir: Path, kind: str) -> Path:
         )
     for name, m in metrics.items():
         extra = (
-            {k: v for k, v in m.items() if k not in keys and k != "data"}
+            {k: v for k, v in m.items() if k not in keys and k not in {"data", "by_detail_px"}}
             if name != "synthetic_heldout"
             else {}
         )
         if extra:
             lines.append(f"- `{name}`: " + "; ".join(f"{k}: {v}" for k, v in extra.items()))
+    for name, m in metrics.items():
+        if m.get("by_detail_px"):
+            lines += _resolution_table(name, m["by_detail_px"])
     lines += [
         "",
         "`plate_exact` compares the grammar-constrained `text` with the label, spaces ignored; `raw_exact` the "
