@@ -42,6 +42,20 @@ def test_crnn_shapes_and_budget(stem):
     assert n_params(m) * 4 <= 5_000_000  # <= 5 MB fp32
 
 
+def test_taller_input_keeps_the_contract_and_exports(tmp_path):
+    """A 96-px input merges its 3 feature rows back to 2: same T, same weights, ONNX parity."""
+    from thaiplate.train.export import export_onnx
+
+    m = CRNN(stem="full").eval()
+    with torch.no_grad():
+        out = m(torch.zeros(2, 3, 96, 192))
+    assert out.shape == (2, 96, 1 + len(labels.charset()))
+    tall = CRNN(stem="full")
+    tall.load_state_dict(m.state_dict())  # a 64-px model's weights warm-start a 96-px one as they are
+    report = export_onnx(tall, tmp_path / "r96.onnx", "log_probs", height=96, width=192)
+    assert report.max_abs_diff <= 1e-4
+
+
 def test_widened_stem_computes_the_same_function():
     """A strided-stem model's weights, widened, give the same outputs (the warm start of a full stem)."""
     torch.manual_seed(0)

@@ -93,6 +93,7 @@ def evaluate(
     rec = OnnxRecognizer.from_dir(models_dir)
     cls = OnnxClassifier.from_dir(models_dir)
     rows = load_rows(folder)
+    shared = (rec.spec.height, rec.spec.width) == (cls.spec.height, cls.spec.width)  # one tensor for both
     t_rec = t_cls = t_pre = t_dec = 0.0
     for i in range(0, len(rows), batch_size):
         chunk = rows[i : i + batch_size]
@@ -104,7 +105,7 @@ def evaluate(
         readings = ctc.decode_batch(lp, rec.beam_width, rec.top_k, rec.constrain)
         t_dec += time.perf_counter()
         t2 = time.perf_counter()
-        guesses = cls.classify(x)
+        guesses = cls.classify(x if shared else [r.crop for r in chunk])
         t3 = time.perf_counter()
         t_pre, t_rec, t_cls = t_pre + t1 - t0, t_rec + t2 - t1, t_cls + t3 - t2
         for r, reading, g in zip(chunk, readings, guesses, strict=True):

@@ -6,6 +6,10 @@ bottom row (T = 96), so 2-line car plates (registration on top, province below: 
 emit blanks there), 3-line motorcycle plates and LTA plates come out of one pass with no line
 splitting. Channels stay narrow at high resolution to keep one crop under ~5 ms on one CPU thread.
 
+A taller input (96 px: 1.5x the vertical detail, for tails like ฎ/ฏ that are 2-3 px at 64 px) gives 3
+feature rows; a stride-1 max-pool over adjacent rows merges them back to the 2 rows the BiGRU reads, so
+the output contract (T = 96) and every weight stay the same and a 64-px model warm-starts a 96-px one.
+
 ``stem="full"`` adds one narrow 3x3 conv at full resolution before the strided one. The pairs the
 strided stem confuses (ฏ/ฎ, ซ/ช, พ/ฬ, ณ/ฌ) differ only in a 2-5 px tail or notch, which a stride-2
 first layer sees through a single 3x3 window. It costs ~6 % more compute. :func:`widen_stem_state`
@@ -19,6 +23,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 NUM_CLASSES = 54  # blank + 53 charset chars (thaiplate.labels)
 FULL_STEM_WIDTH = 16
@@ -43,7 +48,7 @@ def stem_layers(stem: Stem) -> list[nn.Module]:
 
 
 class CRNN(nn.Module):
-    """``(N, 3, 64, 192)`` float image -> ``(N, 96, 54)`` log-probabilities."""
+    """``(N, 3, 64 or 96, 192)`` float image -> ``(N, 96, 54)`` log-probabilities."""
 
     def __init__(
         self, num_classes: int = NUM_CLASSES, hidden: int = 128, dropout: float = 0.1, stem: Stem = "strided"
@@ -66,7 +71,10 @@ class CRNN(nn.Module):
         self.head = nn.Linear(2 * hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)  # (N, C, 2, 48)
+        f = self.features(x)  # (N, C, H / 32, 48)
+        rows = int(f.shape[2])  # a constant in the ONNX graph: the input height is fixed per model
+        if rows > 2:  # taller input: merge adjacent rows back to 2 (module docstring)
+            f = F.max_pool2d(f, (rows - 1, 1), stride=1)
         # (N, C, H, W) -> (N, H, W, C) -> (N, H*W, C): the top row's 48 frames, then the bottom row's
         seq = f.permute(0, 2, 3, 1).flatten(1, 2)
         seq, _ = self.rnn(self.dropout(seq))

@@ -41,6 +41,7 @@ def add_task_parser(
     p.add_argument("--batch-size", type=int)
     p.add_argument("--limit", type=int, help="use only the first N training rows (smoke runs)")
     p.add_argument("--lr", type=float, help="peak learning rate (overrides the config)")
+    p.add_argument("--height", type=int, help="model input height in px (overrides the config; recognizer: 64 or 96)")
     p.add_argument(
         "--init", help="warm start from a state dict, e.g. models/recognizer.pt (ignored when resuming)"
     )
@@ -65,6 +66,7 @@ def _run_training(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         limit=args.limit,
         lr=args.lr,
+        height=args.height,
         init=args.init,
     )
     train(TaskCls(), cfg, resume=args.resume)
