@@ -84,3 +84,26 @@ def test_pipeline_handler_answers_each_request_with_its_own_status(monkeypatch):
     assert json.loads(out[1])["error"]["code"] == "not_an_image" and ctx.status[1][0] == 400
     assert json.loads(out[2])["error"]["code"] == "empty" and ctx.status[2] == (400, "Bad Request")
     assert set(ctx.content_type.values()) == {"application/json"}
+
+
+def test_detector_node_crop_size_covers_both_models(tmp_path):
+    """Crops leave the detector node at the shared plate input, or at the larger side of each when the
+    recogniser and classifier inputs differ (a 96-px recogniser must not get 64-px crops)."""
+    import shutil
+
+    import yaml
+
+    from thaiplate.runtime import default_models_dir
+    from thaiplate.serving.stages import shared_input_size
+
+    for name in ("recognizer", "classifier"):
+        shutil.copy(default_models_dir() / f"{name}.yaml", tmp_path / f"{name}.yaml")
+    rec = yaml.safe_load((tmp_path / "recognizer.yaml").read_text(encoding="utf-8"))
+    cls = yaml.safe_load((tmp_path / "classifier.yaml").read_text(encoding="utf-8"))
+    assert shared_input_size(tmp_path) == (rec["input"]["height"], rec["input"]["width"])
+    rec["input"]["height"], cls["input"]["height"] = 96, 64
+    (tmp_path / "recognizer.yaml").write_text(yaml.safe_dump(rec, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "classifier.yaml").write_text(yaml.safe_dump(cls, allow_unicode=True), encoding="utf-8")
+    assert shared_input_size(tmp_path) == (96, max(rec["input"]["width"], cls["input"]["width"]))
+    (tmp_path / "classifier.yaml").unlink()
+    assert shared_input_size(tmp_path) is None

@@ -81,20 +81,23 @@ class PayloadStage(StageHandler):
 
 
 def shared_input_size(model_dir: Path) -> tuple[int, int] | None:
-    """The plate input ``(height, width)`` of the recogniser and classifier, if their YAMLs agree.
+    """The size crops are shrunk to before they leave the detector node: the recogniser's and classifier's
+    plate input ``(height, width)`` when their YAMLs agree, else the larger of each side.
 
     Why: a rectified crop of a close-up photo can be megabytes, and node replies are capped by
-    TorchServe's ``max_response_size`` (6.5 MB). Both later nodes start with ``resize_crop`` to this
-    size, which is the identity on a crop already that size, so resizing once here gives byte-identical
-    tensors and a ~36 KB crop. The two YAMLs are packed into detector.mar for this only.
+    TorchServe's ``max_response_size`` (6.5 MB). Both later nodes start with ``resize_crop`` to their
+    own input, which is the identity on a crop already that size, so with one shared size resizing once
+    here gives byte-identical tensors and a ~36 KB crop. With different sizes (a taller recogniser
+    input) the crop keeps every pixel the larger model reads; the other model resizes it once more.
+    The two YAMLs are packed into detector.mar for this only.
     """
     from thaiplate.runtime import ModelSpec
 
     paths = [model_dir / f"{name}.yaml" for name in ("recognizer", "classifier")]
     if not all(p.is_file() for p in paths):
         return None
-    sizes = {(s.height, s.width) for s in (ModelSpec.load(p) for p in paths)}
-    return sizes.pop() if len(sizes) == 1 else None
+    sizes = [(s.height, s.width) for s in (ModelSpec.load(p) for p in paths)]
+    return max(h for h, _ in sizes), max(w for _, w in sizes)
 
 
 class DetectorStage(StageHandler):
