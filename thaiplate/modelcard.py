@@ -108,9 +108,11 @@ def write_card(models_dir: Path, kind: str) -> Path:
         "",
         "## Training",
         f"- Data: **synthetic only** (`thaiplate synth ocr`), `{tr.get('data')}`; held-out synthetic set "
-        f"`{tr.get('val_data')}` used for model selection (made with "
-        f"`{tr.get('data_command', 'thaiplate synth ocr --n 60000 --seed 1')}` and "
-        "`--n 2000 --seed 2`). Real crops were never used for training, tuning or selection.",
+        f"`{tr.get('val_data')}` used for model selection. Training data made with "
+        f"`{tr.get('data_command', 'thaiplate synth ocr --n 60000 --seed 1')}`; `data/ocr_val` is "
+        "`thaiplate synth ocr --n 2000 --seed 2` as the engine stood at commit 8af809f (it has changed since), "
+        "`data/ocr_val2` the same command with today's engine (it also writes each crop's difficulty). "
+        "Real crops were never used for training, tuning or selection.",
         f"- {tr.get('epochs_completed')} of {tr.get('epochs_planned')} planned epochs, batch {tr.get('batch_size')}, "
         f"AdamW lr {tr.get('lr')} with warmup + cosine, seed {tr.get('seed')}; model kwargs `{tr.get('model')}`.",
         *([f"- Warm start: {tr['warm_start']}."] if tr.get("warm_start") else []),
