@@ -8,6 +8,7 @@ hides where the reader fails; this splits it by resolution and by a "readable" r
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -48,14 +49,8 @@ class DifficultyRules:
         return d.detail_px >= self.min_detail_px and d.blur_px <= self.max_blur_px and d.jpeg_q >= self.min_jpeg_q
 
     def bucket(self, detail_px: float) -> str:
-        """``"<40"``, ``"40-60"``, ..., ``">=130"`` for the configured edges."""
-        edges = self.detail_px_edges
-        if detail_px < edges[0]:
-            return f"<{edges[0]:g}"
-        for lo, hi in zip(edges, edges[1:], strict=False):
-            if detail_px < hi:
-                return f"{lo:g}-{hi:g}"
-        return f">={edges[-1]:g}"
+        """``"<40"``, ``"40-60"``, ..., ``">=130"`` for the configured edges (a lower edge is inclusive)."""
+        return self.bucket_names()[bisect.bisect_right(self.detail_px_edges, detail_px)]
 
     def bucket_names(self) -> list[str]:
         """All bucket names in increasing resolution (for tables and plots in a fixed order)."""

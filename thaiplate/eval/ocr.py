@@ -5,7 +5,8 @@ unlabelled). Optional columns are used when present: ``plate_type`` (per-type ac
 (``[partial]`` crops are scored separately: their label is the full plate but the crop is cut),
 ``label_confidence`` and ``group_id`` (per physical plate, since near-duplicate video frames are
 correlated), and the difficulty columns ``synth ocr`` writes (accuracy by plate resolution and on
-"readable" crops: :mod:`thaiplate.eval.difficulty`). Runs the same code path as serving: ``plate_tensor`` once, shared by both models.
+"readable" crops: :mod:`thaiplate.eval.difficulty`). Runs the same code path as serving: ``plate_tensor``
+once, shared by both models when their input sizes agree.
 """
 
 from __future__ import annotations
