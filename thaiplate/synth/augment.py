@@ -177,7 +177,6 @@ class Degradation:
     low_res: float = 1.0  # down-sampling factor before the up-sample back (1 = none)
     noise_sd: float = 0.0  # sensor noise sigma, 8-bit levels
     jpeg_q: int = 100  # JPEG quality of the re-encode (100 = none)
-    night_ir: bool = False
 
 
 def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> tuple[np.ndarray, Degradation]:
@@ -197,7 +196,6 @@ def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> tu
     mean = f.mean()
     f = (f - mean) * rng.uniform(*cfg.contrast) + mean * rng.uniform(*cfg.brightness)
     if rng.random() < cfg.p_night_ir:
-        d.night_ir = True
         g = f.mean(axis=2, keepdims=True) * rng.uniform(0.8, 1.3)
         f = np.repeat(g, 3, axis=2)
     f = np.clip(f, 0, 255)
