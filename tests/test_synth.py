@@ -17,7 +17,7 @@ from thaiplate.labels import PlateType
 from thaiplate.synth import fonts
 from thaiplate.synth.augment import Degradation, augment_config, load_config
 from thaiplate.synth.crops import ocr_sample, rectified_box
-from thaiplate.synth.grammar import double_letter, sample_plate
+from thaiplate.synth.grammar import PlateSpec, confusable_letter, double_letter, sample_plate
 from thaiplate.synth.render import render_plate
 from thaiplate.synth.scene import make_scene, yolo_lines
 
@@ -323,3 +323,30 @@ def test_double_letter_pairs_the_series_letters_on_every_line():
     on = dataclasses.replace(cfg, p_double_letter=1.0)
     s = ocr_sample(np.random.default_rng(11), on, sample_plate(np.random.default_rng(11), PlateType.PRIVATE_CAR))
     assert any(a == b and "ก" <= a <= "ฮ" for a, b in zip(s.spec.text, s.spec.text[1:], strict=False))
+
+
+def test_letter_rewrites_leave_the_province_line_alone():
+    bkk = sample_plate(np.random.default_rng(0), PlateType.PRIVATE_CAR)
+    spec = PlateSpec(PlateType.PRIVATE_CAR, "1กร 1234", bkk.province_code, "กรุงเทพมหานคร", ("1กร 1234", "กรุงเทพมหานคร"))
+    assert double_letter(spec).lines == ("1กก 1234", "กรุงเทพมหานคร")
+    swapped = confusable_letter(spec, np.random.default_rng(1), {"ฎฏ": 1.0})
+    assert swapped.lines[1] == "กรุงเทพมหานคร" and swapped.text == swapped.lines[0]
+    assert sum(a != b for a, b in zip(swapped.text, spec.text, strict=True)) == 1
+    assert set(swapped.text) - set(spec.text) <= set("ฎฏ")
+
+
+def test_confusable_letter_draws_look_alikes_by_group_weight():
+    rng = np.random.default_rng(4)
+    groups = {"ฎฏ": 3.0, "ซช": 1.0}
+    seen = []
+    for _ in range(400):
+        spec = sample_plate(rng, PlateType.PRIVATE_CAR)
+        out = confusable_letter(spec, rng, groups)
+        assert labels.pattern_for(PlateType.PRIVATE_CAR).fullmatch(out.text), out.text
+        assert out.text in out.lines and out.province_th in out.lines
+        seen += [c for c in out.text if c in "ฎฏซช"]
+    share = sum(c in "ฎฏ" for c in seen) / len(seen)
+    assert 0.65 < share < 0.85, share  # 3:1 by weight, plus the odd letter the plate already had
+    lta = sample_plate(rng, PlateType.COMMERCIAL)
+    before = rng.bit_generator.state
+    assert confusable_letter(lta, rng, groups) == lta and rng.bit_generator.state == before

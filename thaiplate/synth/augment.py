@@ -49,6 +49,8 @@ class AugmentConfig:
     p_dealer_frame: float
     p_stroke_one: float
     p_double_letter: float
+    p_confusable_letter: float
+    confusable_groups: dict[str, float]
     p_weight: float
     weight: tuple[float, float]
     p_rectified: float

@@ -19,7 +19,7 @@ from thaiplate.synth.augment import (
     translate,
 )
 from thaiplate.synth.chance import chance
-from thaiplate.synth.grammar import PlateSpec, double_letter, sample_plate
+from thaiplate.synth.grammar import PlateSpec, confusable_letter, double_letter, sample_plate
 from thaiplate.synth.render import RenderedPlate, render_plate
 
 CAR_COLOURS = [
@@ -156,6 +156,8 @@ def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | N
     spec = spec or sample_plate(rng)
     if chance(rng, cfg.p_double_letter):
         spec = double_letter(spec)
+    if chance(rng, cfg.p_confusable_letter):
+        spec = confusable_letter(spec, rng, cfg.confusable_groups)
     target_w = rng.uniform(*cfg.plate_width_px)
     # render at ~1.5x the final resolution (not more: pixels we later throw away cost most of the time)
     plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * target_w / 340, 0.5, 1.3)), style=cfg.text_style)
