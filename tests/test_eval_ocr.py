@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -90,3 +91,27 @@ def test_record_keeps_difficulty_blocks_in_yaml_and_card(synth_folder: Path, tmp
     card = (models / "recognizer.md").read_text(encoding="utf-8")
     assert "By plate resolution (`tiny`" in card
     assert all(f"| {b} px | {m['n']} |" in card for b, m in entry["by_detail_px"].items())
+
+
+def test_lookalike_letter_position_and_length_mismatch():
+    from thaiplate.eval.lookalikes import _letter_read
+
+    assert _letter_read("1กฎ 123", "1กฏ 123", 2) == "ฎ"
+    assert _letter_read("1ก 123", "1กฏ 123", 2) == "?"
+
+
+def test_lookalikes_probe_renders_one_plate_per_letter_and_scores_them(tmp_path):
+    """Same-seed clean plates differing in one letter; the committed model reads ก/ภ apart on them."""
+    from thaiplate.eval.lookalikes import format_table, probe
+    from thaiplate.recognize import OnnxRecognizer
+    from thaiplate.runtime import default_models_dir
+
+    rec = OnnxRecognizer.from_dir(default_models_dir())
+    scores = probe(rec, ["กภ"], trials=4, px_per_mm=0.8)
+    assert list(scores) == ["ก", "ภ"]
+    assert all(s.n == 4 and sum(s.read_as.values()) == 4 for s in scores.values())
+    assert scores["ก"].accuracy == 1.0 and scores["ภ"].accuracy == 1.0, format_table(scores, 0.8)
+    out = tmp_path / "look.json"
+    assert main(["eval", "lookalikes", "--groups", "อจ", "--trials", "2", "--px-per-mm", "0.6", "--out", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert set(report["sizes"]["204px"]) == {"อ", "จ"} and report["sizes"]["204px"]["อ"]["n"] == 2

@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from thaiplate.eval.detector import add_detector_eval_parser
 
     add_detector_eval_parser(sub)
+    from thaiplate.eval.lookalikes import add_lookalikes_parser
+
+    add_lookalikes_parser(sub)
 
     def _help(_: argparse.Namespace) -> int:
         p.print_help()
