@@ -49,6 +49,8 @@ def test_difficulty_blocks_add_up(synth_folder: Path):
         mine = [r for r in rows if rules.bucket(r.difficulty.detail_px) == name]
         right = sum(compact(r.reading.text) == compact(r.text) for r in mine)
         assert block["plate_exact"] == pytest.approx(right / len(mine))
+        province = sum(r.provinces[0].code == r.province for r in mine)
+        assert block["province_top1"] == pytest.approx(province / len(mine))
     if readable:
         assert m["readable"]["rule"]["min_detail_px"] == rules.min_detail_px
 
@@ -91,6 +93,11 @@ def test_record_keeps_difficulty_blocks_in_yaml_and_card(synth_folder: Path, tmp
     card = (models / "recognizer.md").read_text(encoding="utf-8")
     assert "By plate resolution (`tiny`" in card
     assert all(f"| {b} px | {m['n']} |" in card for b, m in entry["by_detail_px"].items())
+    cls = yaml.safe_load((models / "classifier.yaml").read_text(encoding="utf-8"))["metrics"]["tiny"]
+    assert all(set(b) == {"n", "province_top1"} for b in cls["by_detail_px"].values())
+    card = (models / "classifier.md").read_text(encoding="utf-8")
+    assert "| plate width of real detail | n | province_top1 |" in card
+    assert all(f"| {b} px | {m['n']} | {100 * m['province_top1']:.1f} % |" in card for b, m in cls["by_detail_px"].items())
 
 
 def test_lookalike_letter_position_and_length_mismatch():

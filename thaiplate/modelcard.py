@@ -40,12 +40,13 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
     spec = load(models_dir, kind)
     entry = _rounded({k: v for k, v in metrics.items() if k in KEYS[kind]})
     entry["data"] = metrics.get("data")
+    blocks = ("partial", "per_plate", "readable", "not_readable") if kind == "recognizer" else ("readable", "not_readable")
+    for block in blocks:
+        if block in metrics:
+            entry[block] = _subset(kind, metrics[block])
+    if "by_detail_px" in metrics:
+        entry["by_detail_px"] = {k: _subset(kind, v) for k, v in metrics["by_detail_px"].items()}
     if kind == "recognizer":
-        for block in ("partial", "per_plate", "readable", "not_readable"):
-            if block in metrics:
-                entry[block] = _rounded(metrics[block])
-        if "by_detail_px" in metrics:
-            entry["by_detail_px"] = {k: _rounded(v) for k, v in metrics["by_detail_px"].items()}
         entry["confused_pairs"] = [
             f"{c['truth'] or '∅'}->{c['pred'] or '∅'} x{c['count']}" for c in metrics["confused_pairs"][:5]
         ]
@@ -63,6 +64,13 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
 
 def _rounded(block: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in block.items()}
+
+
+def _subset(kind: str, block: dict) -> dict:
+    """A metrics sub-block as ``kind``'s card keeps it: the classifier's only the province numbers."""
+    if kind == "classifier":
+        block = {k: v for k, v in block.items() if k in {"n", "province_top1", "rule"}}
+    return _rounded(block)
 
 
 FRACTIONS = {
@@ -83,11 +91,12 @@ def _fmt(key: str, v: object) -> str:
     return "-" if v is None else str(v)
 
 
-def _resolution_table(name: str, by_px: dict) -> list[str]:
+def _resolution_table(name: str, by_px: dict, kind: str) -> list[str]:
     """Accuracy by plate width in pixels of real detail (``thaiplate eval ocr`` on a synthetic set)."""
-    rows = [f"| {b} px | {m['n']} | {_fmt('plate_exact', m['plate_exact'])} | {m['cer']:.3f} |" for b, m in by_px.items()]
+    cols = ("plate_exact", "cer") if kind == "recognizer" else ("province_top1",)
+    rows = [f"| {b} px | {m['n']} | " + " | ".join(_fmt(c, m.get(c)) for c in cols) + " |" for b, m in by_px.items()]
     return ["", f"By plate resolution (`{name}`; `thaiplate eval ocr --plot-difficulty`):", "",
-            "| plate width of real detail | n | plate_exact | CER |", "|---|---|---|---|", *rows]
+            "| plate width of real detail | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|", *rows]
 
 
 def write_card(models_dir: Path, kind: str) -> Path:
@@ -146,7 +155,7 @@ def write_card(models_dir: Path, kind: str) -> Path:
             lines.append(f"- `{name}`: " + "; ".join(f"{k}: {v}" for k, v in extra.items()))
     for name, m in metrics.items():
         if m.get("by_detail_px"):
-            lines += _resolution_table(name, m["by_detail_px"])
+            lines += _resolution_table(name, m["by_detail_px"], kind)
     lines += [
         "",
         "`plate_exact` compares the grammar-constrained `text` with the label, spaces ignored; `raw_exact` the "

@@ -66,10 +66,17 @@ def load_rows(folder: Path) -> list[Row]:
     return rows
 
 
-def _text_block(rows: list[Row]) -> dict[str, float]:
+def _text_block(rows: list[Row]) -> dict[str, float | None]:
+    """Text metrics of ``rows``, and the province top-1 of those with a labelled province (None if none)."""
     pairs = [(r.text, r.reading.text) for r in rows]
     raw = [(r.text, r.reading.raw_text) for r in rows]
-    return {"n": len(rows), "plate_exact": exact(pairs), "raw_exact": exact(raw), "cer": cer(pairs)}
+    return {"n": len(rows), "plate_exact": exact(pairs), "raw_exact": exact(raw), "cer": cer(pairs),
+            "province_top1": _province_top1(rows)}
+
+
+def _province_top1(rows: list[Row]) -> float | None:
+    labelled = [r for r in rows if r.province]
+    return float(np.mean([r.provinces[0].code == r.province for r in labelled])) if labelled else None
 
 
 def _latency(model: OnnxRecognizer | OnnxClassifier, rows: list[Row], repeats: int = 30) -> float | None:
@@ -122,9 +129,7 @@ def evaluate(
         "models": {"recognizer": rec.version, "classifier": cls.version},
         **_text_block(scored),
         "province_n": len(labelled),
-        "province_top1": float(np.mean([r.provinces[0].code == r.province for r in labelled]))
-        if labelled
-        else None,
+        "province_top1": _province_top1(labelled),
         "province_top3": (
             float(np.mean([any(g.code == r.province for g in r.provinces) for r in labelled]))
             if labelled
@@ -188,11 +193,12 @@ def format_table(m: dict) -> str:
         return "-" if v is None else f"{100 * v:5.1f} %"
 
     def block(name: str, b: dict) -> None:
-        lines.append(f"{name:<24}{b['n']:>6}{pct(b['plate_exact']):>10}{pct(b['raw_exact']):>11}{b['cer']:>8.3f}")
+        prov = pct(b.get("province_top1"))
+        lines.append(f"{name:<24}{b['n']:>6}{pct(b['plate_exact']):>10}{pct(b['raw_exact']):>11}{b['cer']:>8.3f}{prov:>10}")
 
     lines = [
         f"{m['data']}  (recognizer v{m['models']['recognizer']}, classifier v{m['models']['classifier']})",
-        f"{'subset':<24}{'n':>6}{'exact':>10}{'raw exact':>11}{'CER':>8}",
+        f"{'subset':<24}{'n':>6}{'exact':>10}{'raw exact':>11}{'CER':>8}{'province':>10}",
     ]
     block("all (non-partial)", m)
     if "partial" in m:
