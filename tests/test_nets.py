@@ -124,3 +124,16 @@ def test_province_net_overfits_a_few_samples():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0], losses[::3]
+
+
+def test_init_state_reads_exported_weights_and_run_checkpoints(tmp_path):
+    from thaiplate.train.loop import init_state
+
+    net = CRNN()
+    state = net.state_dict()
+    torch.save(state, tmp_path / "exported.pt")
+    torch.save({"model": state, "metrics": {"plate_exact": 0.5}, "config": {}}, tmp_path / "best.pt")
+    for name in ("exported.pt", "best.pt"):
+        loaded = init_state(tmp_path / name)
+        assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
+        CRNN().load_state_dict(loaded)

@@ -181,6 +181,15 @@ class RunState:
     best_metrics: dict = field(default_factory=dict)
 
 
+def init_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The weights in ``path``: an exported state dict (``models/recognizer.pt``) or a run's checkpoint
+    (``runs/X/best.pt``, whose weights sit under ``model``), so a run can warm-start from another run."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state.get("model"), dict):
+        return state["model"]
+    return state
+
+
 def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | None = None) -> RunState:
     """Train ``task`` per ``cfg``; returns the final state (best metric and its metrics)."""
     torch.set_num_threads(cfg.threads)
@@ -207,8 +216,7 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, progress: bool | N
     model = task.build_model(cfg)
     if cfg.init and not (resume and (out / "last.pt").exists()):
         # fine-tune the committed weights on new data instead of paying for the slow CTC start again
-        state = torch.load(cfg.init, map_location="cpu", weights_only=True)
-        model.load_state_dict(task.adapt_init(model, state))
+        model.load_state_dict(task.adapt_init(model, init_state(cfg.init)))
         print(f"[{task.name}] initialised from {cfg.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dataset = CropDataset(train_set.images, rows, Jitter(**cfg.jitter), cfg.seed)
