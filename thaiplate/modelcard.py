@@ -91,10 +91,21 @@ def _fmt(key: str, v: object) -> str:
     return "-" if v is None else str(v)
 
 
-def _resolution_table(name: str, by_px: dict, kind: str) -> list[str]:
-    """Accuracy by plate width in pixels of real detail (``thaiplate eval ocr`` on a synthetic set)."""
+def _resolution_table(name: str, m: dict, kind: str) -> list[str]:
+    """Accuracy by plate width in pixels of real detail (``thaiplate eval ocr`` on a synthetic set), then the
+    "readable" split (its rule in ``thaiplate/configs/eval_ocr.yaml``)."""
     cols = ("plate_exact", "cer") if kind == "recognizer" else ("province_top1",)
-    rows = [f"| {b} px | {m['n']} | " + " | ".join(_fmt(c, m.get(c)) for c in cols) + " |" for b, m in by_px.items()]
+
+    def row(label: str, b: dict) -> str:
+        return f"| {label} | {b['n']} | " + " | ".join(_fmt(c, b.get(c)) for c in cols) + " |"
+
+    rows = [row(f"{b} px", v) for b, v in m["by_detail_px"].items()]
+    if "readable" in m:
+        r = m["readable"].get("rule", {})
+        rows.append(row(f"readable (>= {r.get('min_detail_px')} px, blur <= {r.get('max_blur_px')} px, "
+                        f"JPEG q >= {r.get('min_jpeg_q')})", m["readable"]))
+    if "not_readable" in m:
+        rows.append(row("not readable", m["not_readable"]))
     return ["", f"By plate resolution (`{name}`; `thaiplate eval ocr --plot-difficulty`):", "",
             "| plate width of real detail | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|", *rows]
 
@@ -147,7 +158,7 @@ def write_card(models_dir: Path, kind: str) -> Path:
         )
     for name, m in metrics.items():
         extra = (
-            {k: v for k, v in m.items() if k not in keys and k not in {"data", "by_detail_px"}}
+            {k: v for k, v in m.items() if k not in keys and k not in {"data", "by_detail_px", "readable", "not_readable"}}
             if name != "synthetic_heldout"
             else {}
         )
@@ -155,7 +166,7 @@ def write_card(models_dir: Path, kind: str) -> Path:
             lines.append(f"- `{name}`: " + "; ".join(f"{k}: {v}" for k, v in extra.items()))
     for name, m in metrics.items():
         if m.get("by_detail_px"):
-            lines += _resolution_table(name, m["by_detail_px"], kind)
+            lines += _resolution_table(name, m, kind)
     lines += [
         "",
         "`plate_exact` compares the grammar-constrained `text` with the label, spaces ignored; `raw_exact` the "
