@@ -7,8 +7,9 @@ Each subcommand is a small ``add_*_parser(eval_subparsers)`` function; imports o
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from thaiplate.eval import write_report
 
 
 def _run_ocr(args: argparse.Namespace) -> int:
@@ -17,9 +18,7 @@ def _run_ocr(args: argparse.Namespace) -> int:
     metrics, rows = evaluate(args.data, args.models, args.batch_size)
     print(format_table(metrics))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
-        print(f"wrote {args.out}")
+        write_report(args.out, metrics)
     if args.record:
         from thaiplate.modelcard import record_metrics
         from thaiplate.runtime import default_models_dir

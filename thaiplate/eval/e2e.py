@@ -16,7 +16,6 @@ wrong, so they are never better than ``detection_recall``. Text is compared with
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from thaiplate.eval import write_report
 from thaiplate.results import PipelineResult
 
 Box = tuple[float, float, float, float]
@@ -200,7 +200,5 @@ def main(args: Any) -> int:
     }
     print(format_table({k: v for k, v in metrics.items() if k not in ("data", "models")}))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}", file=sys.stderr)
+        write_report(args.out, metrics)
     return 0

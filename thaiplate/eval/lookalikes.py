@@ -9,12 +9,12 @@ separate the two. Recogniser v11 read ฏ as ฎ on about half of such plates.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
+
+from thaiplate.eval import write_report
 
 
 @dataclass
@@ -88,8 +88,7 @@ def _run(args: argparse.Namespace) -> int:
             k: {**asdict(s), "read_as": dict(s.read_as), "accuracy": s.accuracy} for k, s in scores.items()
         }
     if args.out:
-        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-        print(f"wrote {args.out}")
+        write_report(args.out, report)
     return 0
 
 
