@@ -43,7 +43,9 @@ def add_task_parser(
     p.add_argument("--lr", type=float, help="peak learning rate (overrides the config)")
     p.add_argument("--height", type=int, help="model input height in px (overrides the config; recognizer: 64 or 96)")
     p.add_argument(
-        "--init", help="warm start from a state dict, e.g. models/recognizer.pt (ignored when resuming)"
+        "--init",
+        help="warm start from exported weights (models/recognizer.pt) or a run's checkpoint (runs/X/best.pt); "
+        "ignored when resuming",
     )
     p.set_defaults(func=func, task=name)
     return p
