@@ -29,6 +29,16 @@ class LetterScore:
         return self.correct / self.n if self.n else float("nan")
 
 
+LETTER_POS = 2  # the probed letter's index in "{digit}{letter}{probed} {number}"
+
+
+def plate_px(px_per_mm: float) -> int:
+    """Width in pixels of a car plate rendered at ``px_per_mm`` (before the model's resize)."""
+    from thaiplate.synth.render import SIZES_MM
+
+    return round(SIZES_MM["car"][0] * px_per_mm)
+
+
 def _letter_read(text: str, truth: str, pos: int) -> str:
     """The character the reader put where the probed letter is (``?`` if it read a different length)."""
     return text[pos] if len(text) == len(truth) else "?"
@@ -56,7 +66,7 @@ def probe(recognizer, groups: list[str], trials: int, px_per_mm: float, seed: in
                 texts.append(text)
             for letter, text, reading in zip(group, texts, recognizer.read(images), strict=True):
                 s = scores.setdefault(letter, LetterScore(letter))
-                got = _letter_read(reading.text, text, 2)
+                got = _letter_read(reading.text, text, LETTER_POS)
                 s.n += 1
                 s.correct += got == letter
                 s.read_as[got] += 1
@@ -64,7 +74,7 @@ def probe(recognizer, groups: list[str], trials: int, px_per_mm: float, seed: in
 
 
 def format_table(scores: dict[str, LetterScore], px_per_mm: float) -> str:
-    lines = [f"clean car plates, {340 * px_per_mm:.0f} px wide", "letter     n  correct  read as"]
+    lines = [f"clean car plates, {plate_px(px_per_mm)} px wide", "letter     n  correct  read as"]
     for s in scores.values():
         wrong = ", ".join(f"{k} {v}" for k, v in s.read_as.most_common() if k != s.letter)
         lines.append(f"{s.letter:>6} {s.n:5d}  {100 * s.accuracy:6.1f} %  {wrong}")
@@ -84,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     for ppm in args.px_per_mm:
         scores = probe(rec, groups, args.trials, ppm, args.seed)
         print(format_table(scores, ppm), end="\n\n")
-        report["sizes"][f"{340 * ppm:.0f}px"] = {
+        report["sizes"][f"{plate_px(ppm)}px"] = {
             k: {**asdict(s), "read_as": dict(s.read_as), "accuracy": s.accuracy} for k, s in scores.items()
         }
     if args.out:
@@ -102,7 +112,7 @@ def add_lookalikes_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentP
     p.add_argument("--groups", help="comma-separated look-alike groups, e.g. ฎฏ,ซช (default: synth.yaml confusable_groups)")
     p.add_argument("--trials", type=int, default=60, help="plates per letter (default 60)")
     p.add_argument(
-        "--px-per-mm", type=float, nargs="+", default=[1.0, 0.5], help="plate scales (1.0 = 340 px wide; default 1.0 0.5)"
+        "--px-per-mm", type=float, nargs="+", default=[1.0, 0.5], help="plate scales (1.0 = a 340 px wide car plate; default 1.0 0.5)"
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the scores JSON here")
