@@ -94,7 +94,7 @@ def test_record_keeps_difficulty_blocks_in_yaml_and_card(synth_folder: Path, tmp
     assert "By plate resolution (`tiny`" in card
     assert all(f"| {b} px | {m['n']} |" in card for b, m in entry["by_detail_px"].items())
     if "readable" in entry:
-        assert f"| readable (>= 80 px, blur <= 1.0 px, JPEG q >= 40) | {entry['readable']['n']} |" in card
+        assert f"| readable (detail >= 80 px, blur <= 1 px, JPEG q >= 40) | {entry['readable']['n']} |" in card
     cls = yaml.safe_load((models / "classifier.yaml").read_text(encoding="utf-8"))["metrics"]["tiny"]
     assert all(set(b) == {"n", "province_top1"} for b in cls["by_detail_px"].values())
     card = (models / "classifier.md").read_text(encoding="utf-8")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from thaiplate.eval.difficulty import describe_rule
+
 SUMMARY = {
     "recognizer": (
         "CRNN plate-text reader: conv layers (BN+ReLU; with `stem: full` a 16-channel full-resolution conv "
@@ -101,9 +103,7 @@ def _resolution_table(name: str, m: dict, kind: str) -> list[str]:
 
     rows = [row(f"{b} px", v) for b, v in m["by_detail_px"].items()]
     if "readable" in m:
-        r = m["readable"].get("rule", {})
-        rows.append(row(f"readable (>= {r.get('min_detail_px')} px, blur <= {r.get('max_blur_px')} px, "
-                        f"JPEG q >= {r.get('min_jpeg_q')})", m["readable"]))
+        rows.append(row(f"readable ({describe_rule(m['readable']['rule'])})", m["readable"]))
     if "not_readable" in m:
         rows.append(row("not readable", m["not_readable"]))
     return ["", f"By plate resolution (`{name}`; `thaiplate eval ocr --plot-difficulty`):", "",

@@ -58,6 +58,12 @@ class DifficultyRules:
         return [f"<{e[0]:g}", *(f"{lo:g}-{hi:g}" for lo, hi in zip(e, e[1:], strict=False)), f">={e[-1]:g}"]
 
 
+def describe_rule(rule: dict) -> str:
+    """The "readable" rule as stored in metrics (``min_detail_px``, ``max_blur_px``, ``min_jpeg_q``), in words:
+    one wording for the eval table and the model cards."""
+    return f"detail >= {rule['min_detail_px']:g} px, blur <= {rule['max_blur_px']:g} px, JPEG q >= {rule['min_jpeg_q']}"
+
+
 def plot_by_resolution(by_bucket: dict[str, dict], png: str | Path, title: str) -> None:
     """Exact match (bars, n on top) and CER (line) per detail-px bucket."""
     import matplotlib

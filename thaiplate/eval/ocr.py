@@ -20,7 +20,7 @@ import numpy as np
 
 from thaiplate import ctc
 from thaiplate.classify import OnnxClassifier
-from thaiplate.eval.difficulty import Difficulty, DifficultyRules
+from thaiplate.eval.difficulty import Difficulty, DifficultyRules, describe_rule
 from thaiplate.eval.textmetrics import cer, compact, confused_pairs, exact
 from thaiplate.preprocess import batch_tensor
 from thaiplate.recognize import OnnxRecognizer
@@ -210,8 +210,7 @@ def format_table(m: dict) -> str:
     for name, b in m.get("by_detail_px", {}).items():
         block(f"  detail {name} px", b)
     if "readable" in m:
-        r = m["readable"]["rule"]
-        lines.append(f"readable = detail >= {r['min_detail_px']:g} px, blur <= {r['max_blur_px']:g} px, JPEG q >= {r['min_jpeg_q']}:")
+        lines.append(f"readable = {describe_rule(m['readable']['rule'])}:")
         block("  readable", m["readable"])
     if "not_readable" in m:
         block("  not readable", m["not_readable"])
