@@ -8,15 +8,18 @@ only the numbers the networks output are fixed.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from thaiplate.cli import main as cli_main
-from thaiplate.eval.e2e import evaluate, format_table, load_labels, match
-from thaiplate.pipeline import Pipeline
+from thaiplate.eval.e2e import LabelledPlate, Sample, evaluate, format_table, load_labels, match, sweep_gate
+from thaiplate.pipeline import MIN_TEXT_CONFIDENCE, Pipeline
+from thaiplate.results import PipelineResult, PlateResult
 
 pytest.importorskip("onnx")
 from thaiplate.testing.toymodels import write_toy_models  # noqa: E402
@@ -135,3 +138,48 @@ def test_partial_pipelines_like_the_dag_nodes(toy_models: Path) -> None:
     assert [g[0].code for g in cls_only.classify_crops(cls_only.plate_input(crops))] == ["TH-10"] * 2
     assert cls_only.models == {"classifier": "toy-cla"}
     assert rec_only.classify_crops(x) == [[], []]
+
+
+def _plate(box: tuple[float, float, float, float], text: str, conf: float) -> PlateResult:
+    return PlateResult(box, 0.9, text, conf, [], [], text, None, [], "car")
+
+
+def test_gate_sweep_picks_the_highest_gate_that_keeps_the_right_readings() -> None:
+    gt = (0.0, 0.0, 10.0, 10.0)
+    right = Sample(Path("a.jpg"), [LabelledPlate(gt, "1กข 1234")])
+    wrong = Sample(Path("b.jpg"), [LabelledPlate(gt, "2กข 1234")])
+    outcomes = [
+        (right, PipelineResult([_plate(gt, "1กข 1234", 0.5), _plate((50.0, 50.0, 60.0, 60.0), "ฐ 3", 0.02)], {})),
+        (wrong, PipelineResult([_plate(gt, "2กข 1235", 0.03)], {})),
+        (Sample(Path("c.jpg"), [LabelledPlate(gt, "3กข 1234")]), None),  # undecodable: its plate is missed
+    ]
+    s = sweep_gate(outcomes, [0.6, 0.0, 0.025, 0.04])
+    rows = {r["min_text_confidence"]: r for r in s["sweep"]}
+    assert [r["min_text_confidence"] for r in s["sweep"]] == [0.0, 0.025, 0.04, 0.6]
+    assert [rows[g]["n_detections"] for g in (0.0, 0.025, 0.04, 0.6)] == [3, 2, 1, 0]
+    assert rows[0.025]["detection_precision"] == 1.0 and rows[0.04]["detection_recall"] == pytest.approx(1 / 3, abs=1e-4)
+    assert rows[0.04]["plate_exact"] == rows[0.0]["plate_exact"] == pytest.approx(1 / 3, abs=1e-4)
+    assert rows[0.6]["plate_exact"] == 0.0
+    # best F1 would be 0.025 (false box gone, true ones kept); the rule keeps every right reading instead
+    assert max(s["sweep"], key=lambda r: r["f1"])["min_text_confidence"] == 0.025
+    assert s["best_min_text_confidence"] == 0.04
+    assert sweep_gate(outcomes, [0.0, 0.6], max_read_loss=1.0)["best_min_text_confidence"] == 0.6
+
+
+def test_sweep_records_the_gate_and_the_pipeline_uses_it(toy_models: Path, dataset: Path, tmp_path: Path, capsys) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(toy_models, models)
+    assert Pipeline.from_dir(models).min_text_confidence == MIN_TEXT_CONFIDENCE  # no gate in the YAML yet
+    out = tmp_path / "sweep.json"
+    rc = cli_main(["eval", "e2e", "--data", str(dataset), "--models", str(models), "--subset", "a",
+                   "--sweep", "0,0.001,0.99", "--record", "--out", str(out)])
+    assert rc == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert m["n_images"] == 1 and m["subset"] == "a"
+    assert m["sweep"][0]["plate_exact"] == 1.0 and m["sweep"][-1]["n_detections"] == 0  # toy reads below 0.99
+    assert m["best_min_text_confidence"] == 0.001
+    spec = yaml.safe_load((models / "recognizer.yaml").read_text(encoding="utf-8"))
+    assert spec["decoding"]["min_text_confidence"] == 0.001 and "a" in spec["decoding"]["min_text_confidence_chosen_on"]
+    assert Pipeline.from_dir(models).min_text_confidence == 0.001
+    assert "highest gate" in capsys.readouterr().out
+    assert cli_main(["eval", "e2e", "--data", str(dataset), "--models", str(models), "--record"]) == 2

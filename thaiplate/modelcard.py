@@ -58,10 +58,33 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
         entry["ms_per_crop_batch32"] = round(metrics["ms_per_crop"]["classifier"], 2)
         entry["ms_onnx_batch1"] = round(metrics["ms_per_crop"]["classifier_onnx_batch1"], 2)
     spec.setdefault("metrics", {})[key] = entry
+    _save(models_dir, kind, spec)
+
+
+def record_gate(models_dir: Path, gate: float, chosen_on: str) -> None:
+    """Store the reader's ``decoding.min_text_confidence`` (and where it was chosen) and rewrite the card."""
+    spec = load(models_dir, "recognizer")
+    spec.setdefault("decoding", {}).update(min_text_confidence=gate, min_text_confidence_chosen_on=chosen_on)
+    _save(models_dir, "recognizer", spec)
+
+
+def _gate_lines(decoding: dict) -> list[str]:
+    if "min_text_confidence" not in decoding:
+        return []
+    return [
+        f"- Reading gate: a detected plate is reported only if its reading's confidence is at least "
+        f"**{decoding['min_text_confidence']}** (`decoding.min_text_confidence`; chosen as the "
+        f"{decoding.get('min_text_confidence_chosen_on', '?')}, by `thaiplate eval e2e --sweep --record`)."
+    ]
+
+
+def _save(models_dir: Path, kind: str, spec: dict) -> None:
+    """Write the YAML and re-render its card (a folder without a card, e.g. test models, gets none)."""
     (models_dir / f"{kind}.yaml").write_text(
         yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )
-    write_card(models_dir, kind)
+    if (models_dir / f"{kind}.md").exists():
+        write_card(models_dir, kind)
 
 
 def _rounded(block: dict) -> dict:
@@ -125,6 +148,7 @@ def write_card(models_dir: Path, kind: str) -> Path:
         f"- output `{out['name']}` `{tuple(out['shape'])}`: {out['kind']}.",
         f"- `{spec.get('weights', kind + '.pt')}`: the torch state dict (`thaiplate.nets`), for fine-tuning.",
         f"- sha256 of the ONNX file: `{spec.get('sha256', '?')}`.",
+        *_gate_lines(spec.get("decoding", {})),
         "",
         "## Training",
         f"- Data: **synthetic only** (`thaiplate synth ocr`), `{tr.get('data')}`; held-out synthetic set "

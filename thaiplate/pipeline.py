@@ -63,9 +63,11 @@ class Pipeline:
         *,
         margin: float = 0.08,
         max_plates: int = 20,
+        min_text_confidence: float | None = None,
     ) -> None:
         self.detector, self.recognizer, self.classifier = detector, recognizer, classifier
         self.margin, self.max_plates = margin, max_plates
+        self.min_text_confidence = reading_gate(recognizer) if min_text_confidence is None else min_text_confidence
 
     @classmethod
     def from_dir(
@@ -143,7 +145,9 @@ class Pipeline:
         image_size: tuple[int, int],
         timings_ms: dict[str, float] | None = None,
     ) -> PipelineResult:
-        return assemble(detections, readings, provinces, image_size, timings_ms, self.models)
+        return assemble(
+            detections, readings, provinces, image_size, timings_ms, self.models, self.min_text_confidence
+        )
 
     # ---------------------------------------------------------------------------------- run
 
@@ -189,10 +193,18 @@ class Pipeline:
 
 CROP_FALLBACK_CONFIDENCE = 0.0  # detection_confidence of a whole image read as a plate crop
 CROP_FALLBACK_MIN_TEXT_CONFIDENCE = 0.1  # sequence probability: 7 chars at 0.8 each = 0.2
-# A detected plate is reported only if its reading reaches this sequence probability. On 250 synthetic val
-# scenes it dropped 63 of 71 false detections (trees, signs read as "ฐ 3") and 61 true ones, of which
-# only 1 was read right. On the real street frames: 128 of 169 false ones, 3 of 9 true (all misread).
+# A detected plate is reported only if its reading reaches this sequence probability. The value belongs to
+# the reader's calibration, so each recogniser version carries its own (``decoding.min_text_confidence`` in
+# recognizer.yaml, chosen on synthetic scenes by ``thaiplate eval e2e --sweep``); this is the fallback for a
+# reader without one. On 250 synthetic val scenes 0.05 dropped 63 of 71 false detections (trees, signs read
+# as "ฐ 3") and 61 true ones, of which only 1 was read right (recogniser v4).
 MIN_TEXT_CONFIDENCE = 0.05
+
+
+def reading_gate(recognizer: object) -> float:
+    """The recogniser's own ``min_text_confidence`` if its YAML names one, else the fallback."""
+    gate = getattr(recognizer, "min_text_confidence", None)
+    return MIN_TEXT_CONFIDENCE if gate is None else float(gate)
 
 
 def looks_like_plate_crop(image: np.ndarray) -> bool:

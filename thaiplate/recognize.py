@@ -33,6 +33,9 @@ class OnnxRecognizer(OnnxImageModel):
         self.beam_width = beam_width or int(decoding.get("beam_width", 10))
         self.top_k = top_k
         self.constrain = constrain
+        # the reading gate is this reader's calibration, chosen per version (``thaiplate eval e2e --sweep``)
+        gate = decoding.get("min_text_confidence")
+        self.min_text_confidence: float | None = None if gate is None else float(gate)
 
     def log_probs(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
         """``(N, T, 54)`` log-probabilities."""

@@ -16,9 +16,10 @@ wrong, so they are never better than ``detection_recall``. Text is compared with
 from __future__ import annotations
 
 import csv
+import dataclasses
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from thaiplate.eval import write_report
 from thaiplate.results import PipelineResult
 
 Box = tuple[float, float, float, float]
+DEFAULT_GATES = "0,0.01,0.02,0.03,0.05,0.07,0.1,0.15,0.2,0.3"
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,14 @@ class Tally:
     province_ok: int = 0
     timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
+    def add_failed(self, sample: Sample) -> None:
+        """An image that could not be decoded: its plates still count as missed."""
+        self.images += 1
+        self.failed += 1
+        self.plates += len(sample.plates)
+        self.with_text += sum(g.text is not None for g in sample.plates)
+        self.with_province += sum(g.province is not None for g in sample.plates)
+
     def add(self, sample: Sample, result: PipelineResult, thr: float) -> None:
         self.images += 1
         self.plates += len(sample.plates)
@@ -140,29 +150,75 @@ class Tally:
         }
 
 
-def evaluate(
-    pipeline: Any, samples: Iterable[Sample], *, iou_thr: float = 0.5, progress: bool = True
-) -> dict:
-    """Run ``pipeline.run(bytes)`` on every sample; unreadable images are counted, not fatal."""
+Outcome = tuple[Sample, PipelineResult | None]  # None: the image could not be decoded
+
+
+def run_all(pipeline: Any, samples: Iterable[Sample], *, progress: bool = True) -> list[Outcome]:
+    """Run ``pipeline.run(bytes)`` on every sample; unreadable images are reported, not fatal."""
     from tqdm import tqdm
 
     from thaiplate.image import ImageError
 
     samples = list(samples)
-    tally = Tally()
+    out: list[Outcome] = []
     for sample in tqdm(samples, desc="e2e", unit="img", disable=not progress, file=sys.stderr):
         try:
-            result = pipeline.run(sample.path.read_bytes())
+            out.append((sample, pipeline.run(sample.path.read_bytes())))
         except (OSError, ImageError) as e:
-            tally.images += 1
-            tally.failed += 1
-            tally.plates += len(sample.plates)  # missed plates still count against recall
-            tally.with_text += sum(g.text is not None for g in sample.plates)
-            tally.with_province += sum(g.province is not None for g in sample.plates)
+            out.append((sample, None))
             print(f"{sample.path}: {getattr(e, 'message', None) or e}", file=sys.stderr)
+    return out
+
+
+def score(outcomes: Iterable[Outcome], *, iou_thr: float = 0.5, gate: float | None = None) -> dict[str, Any]:
+    """Metrics over pipeline outcomes; ``gate`` also drops plates read below that text confidence."""
+    tally = Tally()
+    for sample, result in outcomes:
+        if result is None:
+            tally.add_failed(sample)
             continue
+        if gate is not None:
+            result = dataclasses.replace(result, plates=[p for p in result.plates if p.text_confidence >= gate])
         tally.add(sample, result, iou_thr)
     return tally.metrics()
+
+
+def evaluate(pipeline: Any, samples: Iterable[Sample], *, iou_thr: float = 0.5, progress: bool = True) -> dict:
+    """Run and score every sample at the pipeline's own reading gate."""
+    return score(run_all(pipeline, samples, progress=progress), iou_thr=iou_thr)
+
+
+def f1(metrics: dict[str, Any]) -> float:
+    r, p = metrics["detection_recall"] or 0.0, metrics["detection_precision"] or 0.0
+    return round(2 * r * p / (r + p), 4) if r + p else 0.0
+
+
+def sweep_gate(
+    outcomes: list[Outcome], gates: Sequence[float], *, iou_thr: float = 0.5, max_read_loss: float = 0.005
+) -> dict[str, Any]:
+    """Score the same outcomes (run with no gate) at each reading gate and pick the highest safe one.
+
+    The gate abstains on plates read unsurely: almost all false detections and the true plates that are
+    misread anyway. It is chosen as the highest gate that still keeps ``1 - max_read_loss`` of the plates
+    read right with no gate, not by detection F1: synthetic scenes have far fewer false detections than
+    real streets, so F1 there would choose no gate at all.
+    """
+    rows = []
+    for g in sorted(gates):
+        m = score(outcomes, iou_thr=iou_thr, gate=g)
+        rows.append({"min_text_confidence": g, "n_detections": m["n_detections"],
+                     "detection_recall": m["detection_recall"], "detection_precision": m["detection_precision"],
+                     "f1": f1(m), "plate_exact": m["plate_exact"]})
+    base = rows[0]["plate_exact"] or 0.0
+    safe = [r for r in rows if (r["plate_exact"] or 0.0) >= base * (1 - max_read_loss)]
+    return {"sweep": rows, "max_read_loss": max_read_loss, "best_min_text_confidence": safe[-1]["min_text_confidence"]}
+
+
+def format_sweep(rows: list[dict[str, Any]]) -> str:
+    cols = ("min_text_confidence", "n_detections", "detection_recall", "detection_precision", "f1", "plate_exact")
+    lines = ["  ".join(cols)]
+    lines += ["  ".join(f"{'-' if r[c] is None else r[c]!s:>{len(c)}}" for c in cols) for r in rows]
+    return "\n".join(lines)
 
 
 def format_table(metrics: dict[str, Any]) -> str:
@@ -185,20 +241,50 @@ def add_e2e_parser(subparsers: Any) -> None:
     )
     p.add_argument("--iou", type=float, default=0.5, help="IoU for a detection to match a label (0.5)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--subset", metavar="PREFIX", default="",
+                   help="only label rows whose file starts with PREFIX (e.g. images/val/ of a synth detect set)")
+    p.add_argument(
+        "--sweep", nargs="?", const=DEFAULT_GATES, metavar="T,T,...",
+        help="also score reading gates (min_text_confidence) on one ungated run, and name the best "
+        f"highest one that loses at most --max-read-loss of the right readings (default list {DEFAULT_GATES}); "
+        "choose it on synthetic scenes, never real ones",
+    )
+    p.add_argument("--max-read-loss", type=float, default=0.005,
+                   help="share of right readings the chosen gate may drop (default 0.005)")
+    p.add_argument("--record", action="store_true",
+                   help="with --sweep: store the best gate in the models folder's recognizer.yaml + card")
     p.set_defaults(func=main)
 
 
 def main(args: Any) -> int:
-    from thaiplate.pipeline import Pipeline
+    from thaiplate.pipeline import Pipeline, default_models_dir
 
-    samples = load_labels(args.data)[: args.limit]
+    if args.record and not args.sweep:
+        print("--record needs --sweep", file=sys.stderr)
+        return 2
+    samples = [s for s in load_labels(args.data) if s.path.relative_to(args.data).as_posix().startswith(args.subset)]
+    samples = samples[: args.limit]
     pipeline = Pipeline.from_dir(args.models)
-    metrics = {
-        "data": str(args.data),
-        "models": pipeline.models,
-        **evaluate(pipeline, samples, iou_thr=args.iou),
-    }
-    print(format_table({k: v for k, v in metrics.items() if k not in ("data", "models")}))
+    gate = pipeline.min_text_confidence
+    if args.sweep:
+        pipeline.min_text_confidence = 0.0  # gates are applied afterwards, on the same outcomes
+    outcomes = run_all(pipeline, samples)
+    metrics = {"data": str(args.data), "subset": args.subset or None, "models": pipeline.models,
+               "min_text_confidence": gate, **score(outcomes, iou_thr=args.iou, gate=gate)}
+    print(format_table({k: v for k, v in metrics.items() if k not in ("data", "subset", "models")}))
+    if args.sweep:
+        gates = [float(t) for t in str(args.sweep).split(",")]
+        metrics.update(sweep_gate(outcomes, gates, iou_thr=args.iou, max_read_loss=args.max_read_loss))
+        print(format_sweep(metrics["sweep"]))
+        best = metrics["best_min_text_confidence"]
+        print(f"highest gate keeping {1 - args.max_read_loss:.1%} of the right readings: min_text_confidence {best}")
+        if args.record:
+            from thaiplate.modelcard import record_gate
+
+            where = f"{args.data}/{args.subset}" if args.subset else str(args.data)
+            models_dir = Path(args.models) if args.models else default_models_dir()
+            record_gate(models_dir, metrics["best_min_text_confidence"], f"highest gate losing <= {args.max_read_loss:.1%} of right readings on {where} ({len(samples)} images)")
+            print(f"recorded decoding.min_text_confidence in {models_dir}/recognizer.yaml + .md")
     if args.out:
         write_report(args.out, metrics)
     return 0

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from thaiplate.image import ImageError, decode_image
-from thaiplate.pipeline import Pipeline, assemble
+from thaiplate.pipeline import MIN_TEXT_CONFIDENCE, Pipeline, assemble
 from thaiplate.preprocess import resize_crop
 from thaiplate.serving import payload
 from thaiplate.serving.handler_base import (
@@ -175,6 +175,7 @@ class RecognizerStage(PayloadStage):
                 t0 = time.perf_counter()
                 x = self.pipeline.plate_input([arrays[i] for i in item["crops"]])
                 item["readings"] = payload.to_json(self.pipeline.read_crops(x))
+                item["min_text_confidence"] = self.pipeline.min_text_confidence  # the gate is the reader's
                 item["timings_ms"]["recognize"] = _ms(t0)
                 item["models"].update(self.pipeline.models)
         return works
@@ -216,6 +217,7 @@ class ClassifierStage(PayloadStage):
             size,
             timings,
             {**item["models"], **self.pipeline.models},
+            item.get("min_text_confidence", MIN_TEXT_CONFIDENCE),
         )
         return result.to_dict()
 

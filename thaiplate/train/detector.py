@@ -144,6 +144,8 @@ def train_detector(
     init: Path | None = None,
     close_mosaic: int = 3,
     scale: float = 0.5,
+    lr0: float | None = None,
+    warmup_epochs: float = 3.0,
 ) -> Path:
     """Train YOLOv8n from scratch (``yolov8n.yaml``, no pretrained download) and return best.pt.
 
@@ -152,6 +154,10 @@ def train_detector(
     ultralytics' 10: CPU runs here are ~15 epochs, and mosaic is what packs many small plates per batch.
     ``scale`` is ultralytics' random zoom (gain in ``1 ± scale``); 0.7 lets the 100 px dashcam plates
     shrink to the 20-40 px of a roadside camera.
+
+    ``lr0`` pins AdamW at that rate instead of ultralytics' "auto" choice, and the warm-up then starts
+    biases at ``lr0`` too: the default warm-up (3 epochs, bias lr from 0.1) spans most of a short
+    fine-tune and shakes a trained detector (v5 and v6 lost synthetic recall under it).
 
     The run folder is ``out`` itself (ultralytics' project/name are derived from it), so args,
     weights, results.csv and the log stay together.
@@ -177,6 +183,8 @@ def train_detector(
     else:
         resolved, single_cls = prepare_data_yaml(data_yaml, out)
         extra: dict[str, Any] = {"time": hours} if hours else {}
+        if lr0 is not None:
+            extra.update(optimizer="AdamW", lr0=lr0, warmup_bias_lr=lr0)
         YOLO(str(init) if init else "yolov8n.yaml").train(
             data=str(resolved),
             imgsz=imgsz,
@@ -194,6 +202,7 @@ def train_detector(
             patience=patience,
             close_mosaic=close_mosaic,
             scale=scale,
+            warmup_epochs=warmup_epochs,
             project=str(out.parent),
             name=out.name,
             exist_ok=True,

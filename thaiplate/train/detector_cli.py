@@ -40,6 +40,10 @@ def add_detector_parser(train_subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--close-mosaic", type=int, default=3, help="final epochs without mosaic (default 3)")
     p.add_argument("--scale", type=float, default=0.5,
                    help="random zoom range 1 +- SCALE (ultralytics 'scale', default 0.5; 0.7 for small far plates)")
+    p.add_argument("--lr0", type=float,
+                   help="fine-tune: AdamW at this learning rate (e.g. 0.0005) instead of ultralytics' auto choice")
+    p.add_argument("--warmup-epochs", type=float, default=3.0,
+                   help="learning-rate warm-up (default 3, ultralytics'; 0.3 for a short fine-tune)")
     p.add_argument("--export-imgsz", metavar="HxW",
                    help="ONNX input size if not square --imgsz, e.g. 320x544 for 16:9 cameras (same pixels as 416x416)")
     p.add_argument("--models-dir", type=Path, help="where to install detector.* (default: repo models/)")
@@ -94,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             init=args.init,
             close_mosaic=args.close_mosaic,
             scale=args.scale,
+            lr0=args.lr0,
+            warmup_epochs=args.warmup_epochs,
         )
         info["wall_minutes"] = round((time.time() - t0) / 60, 1)
         if args.no_export:
