@@ -84,6 +84,27 @@ def test_degradation_record_says_what_was_done():
         assert cfg.jpeg_quality[0] <= d.jpeg_q <= cfg.jpeg_quality[1]
 
 
+def test_soft_optics_fade_and_blur_at_detail_resolution_and_are_recorded():
+    """Forced soft optics lower the contrast and record a blur in image pixels (sigma / down-sample);
+    at 0 they draw no random number, so the same seed gives the same crop as before the option."""
+    cfg = augment_config(load_config())
+    clean = dataclasses.replace(cfg, **{k: 0.0 for k in cfg.__dict__ if k.startswith("p_")},
+                                contrast=(1.0, 1.0), brightness=(1.0, 1.0))  # the draws shift; keep light fixed
+    soft = dataclasses.replace(clean, p_soft_optics=1.0, p_low_res=1.0)
+    lo, hi = cfg.soft_blur_px
+    faded = 0
+    for i in range(8):
+        a = ocr_sample(np.random.default_rng([9, i]), clean)
+        b = ocr_sample(np.random.default_rng([9, i]), soft)
+        d = b.degradation
+        assert lo <= d.blur_px * d.low_res <= hi  # sigma drawn at detail resolution, recorded in image px
+        faded += b.image.astype(float).std() < a.image.astype(float).std()
+    assert faded == 8
+    assert clean.p_soft_optics == 0.0
+    off = ocr_sample(np.random.default_rng(3), dataclasses.replace(cfg, p_soft_optics=0.0))
+    assert np.array_equal(off.image, ocr_sample(np.random.default_rng(3), cfg).image)
+
+
 def test_rectified_crops_cut_the_province_line_but_never_the_registration():
     """Deep insets are pulled back to the registration lines; the province line alone may be cut."""
     rng = np.random.default_rng(4)

@@ -7,7 +7,7 @@ text never gets resampled twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import yaml
 
+from thaiplate.synth.chance import chance
 from thaiplate.synth.render import TextStyle
 
 
@@ -55,6 +56,9 @@ class AugmentConfig:
     weight: tuple[float, float]
     p_rectified: float
     rectified_inset: tuple[float, float]
+    p_soft_optics: float = 0.0
+    soft_blur_px: tuple[float, float] = (0.4, 1.8)
+    soft_fade: tuple[float, float] = (0.0, 0.45)
 
     @property
     def text_style(self) -> TextStyle:
@@ -65,7 +69,7 @@ class AugmentConfig:
         known = {f.name for f in fields(cls)}
         if unknown := set(d) - known:
             raise ValueError(f"unknown augment settings: {sorted(unknown)}")
-        if missing := known - set(d):
+        if missing := {f.name for f in fields(cls) if f.default is MISSING} - set(d):
             raise ValueError(f"missing augment settings: {sorted(missing)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
@@ -182,8 +186,16 @@ class Degradation:
 
 
 def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> tuple[np.ndarray, Degradation]:
-    """Light, colour, blur, resolution, noise and JPEG, in the order a camera applies them."""
+    """Light, colour, blur, resolution, noise and JPEG, in the order a camera applies them.
+
+    ``p_soft_optics`` adds the scene engine's look of a distant plate (``_optics`` in ``scene.py``):
+    contrast faded towards the mean colour and a blur applied at the plate's detail resolution (inside the
+    down-sample when there is one), so the reader learns the plates the pipeline cuts out of scenes.
+    """
     d = Degradation()
+    sigma, fade = (0.0, 0.0)
+    if chance(rng, cfg.p_soft_optics):
+        sigma, fade = float(rng.uniform(*cfg.soft_blur_px)), float(rng.uniform(*cfg.soft_fade))
     f = img.astype(np.float32)
     if rng.random() < cfg.p_uneven_light:
         f = _uneven_light(f, rng)
@@ -197,6 +209,8 @@ def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> tu
         f = f * (1 + rng.uniform(-cfg.colour_cast, cfg.colour_cast, 3))
     mean = f.mean()
     f = (f - mean) * rng.uniform(*cfg.contrast) + mean * rng.uniform(*cfg.brightness)
+    if fade:
+        f = f * (1 - fade) + f.reshape(-1, 3).mean(axis=0) * fade
     if rng.random() < cfg.p_night_ir:
         g = f.mean(axis=2, keepdims=True) * rng.uniform(0.8, 1.3)
         f = np.repeat(g, 3, axis=2)
@@ -213,7 +227,13 @@ def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> tu
         h, w = out.shape[:2]
         d.low_res = rng.uniform(*cfg.low_res_factor)
         small = cv2.resize(out, (max(8, int(w * d.low_res)), max(4, int(h * d.low_res))), interpolation=cv2.INTER_AREA)
+        if sigma:
+            small = cv2.GaussianBlur(small, (0, 0), sigma)
         out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    elif sigma:
+        out = cv2.GaussianBlur(out, (0, 0), sigma)
+    if sigma:
+        d.blur_px = max(d.blur_px, sigma / d.low_res)
     if rng.random() < cfg.p_noise:
         d.noise_sd = rng.uniform(*cfg.noise_sd)
         noise = rng.normal(0, d.noise_sd, out.shape)
