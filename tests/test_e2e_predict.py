@@ -68,7 +68,12 @@ def test_e2e_metrics(toy_models: Path, dataset: Path) -> None:
     assert m["plate_exact"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["province_top1"] == pytest.approx(1 / 3, abs=1e-4)
     assert set(m["timings_ms"]) == {"decode", "detect", "recognize", "classify", "total"}
-    assert "detection_recall" in format_table(m)
+    assert m["by_width"] == {  # a: 120 px, found and read; d (undecodable): 19 px; b: 50 px, not found
+        "<30": {"n": 1, "detection_recall": 0.0, "plate_exact": 0.0},
+        "50-80": {"n": 1, "detection_recall": 0.0, "plate_exact": 0.0},
+        "80-130": {"n": 1, "detection_recall": 1.0, "plate_exact": 1.0},
+    }
+    assert "detection_recall" in format_table(m) and "plate width 80-130 px" in format_table(m)
 
 
 def test_e2e_boxes_only_format_and_cli(toy_models: Path, dataset: Path, capsys) -> None:

@@ -28,6 +28,8 @@ from thaiplate.eval import write_report
 from thaiplate.results import PipelineResult
 
 Box = tuple[float, float, float, float]
+# labelled plate width in image pixels: where the pipeline stops finding and reading plates
+WIDTH_BUCKETS: tuple[tuple[str, float], ...] = (("<30", 30), ("30-50", 50), ("50-80", 80), ("80-130", 130), (">=130", float("inf")))
 DEFAULT_GATES = "0,0.01,0.02,0.03,0.05,0.07,0.1,0.15,0.2,0.3"
 
 
@@ -107,14 +109,12 @@ class Tally:
     with_province: int = 0
     province_ok: int = 0
     timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    by_width: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
 
     def add_failed(self, sample: Sample) -> None:
         """An image that could not be decoded: its plates still count as missed."""
-        self.images += 1
         self.failed += 1
-        self.plates += len(sample.plates)
-        self.with_text += sum(g.text is not None for g in sample.plates)
-        self.with_province += sum(g.province is not None for g in sample.plates)
+        self.add(sample, PipelineResult(plates=[], image={}), 0.5)
 
     def add(self, sample: Sample, result: PipelineResult, thr: float) -> None:
         self.images += 1
@@ -124,9 +124,15 @@ class Tally:
         self.matched += len(pairs)
         for g, gt in enumerate(sample.plates):
             pred = result.plates[pairs[g]] if g in pairs else None
+            w = gt.box[2] - gt.box[0]
+            counts = self.by_width[next(name for name, hi in WIDTH_BUCKETS if w < hi)]
+            counts[0] += 1
+            counts[1] += pred is not None
             if gt.text is not None:
                 self.with_text += 1
                 self.text_ok += bool(pred and _same_text(pred.text, gt.text))
+                counts[2] += 1
+                counts[3] += bool(pred and _same_text(pred.text, gt.text))
             if gt.province is not None:
                 self.with_province += 1
                 self.province_ok += bool(pred and pred.province and pred.province.code == gt.province)
@@ -147,6 +153,11 @@ class Tally:
             "plate_exact": ratio(self.text_ok, self.with_text),
             "province_top1": ratio(self.province_ok, self.with_province),
             "timings_ms": {k: round(sum(v) / len(v), 3) for k, v in self.timings.items() if v},
+            "by_width": {
+                name: {"n": c[0], "detection_recall": ratio(c[1], c[0]), "plate_exact": ratio(c[3], c[2])}
+                for name, _ in WIDTH_BUCKETS
+                if (c := self.by_width.get(name))
+            },
         }
 
 
@@ -222,10 +233,16 @@ def format_sweep(rows: list[dict[str, Any]]) -> str:
 
 
 def format_table(metrics: dict[str, Any]) -> str:
-    rows = [(k, v) for k, v in metrics.items() if k != "timings_ms"]
+    rows = [(k, v) for k, v in metrics.items() if k not in ("timings_ms", "by_width")]
     rows += [(f"time {k} (ms, mean)", v) for k, v in metrics.get("timings_ms", {}).items()]
+    rows += [(f"plate width {k} px: n / recall / exact", f"{v['n']} / {_dash(v['detection_recall'])} / "
+              f"{_dash(v['plate_exact'])}") for k, v in metrics.get("by_width", {}).items()]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {'-' if v is None else v}" for k, v in rows)
+    return "\n".join(f"{k:<{width}}  {_dash(v)}" for k, v in rows)
+
+
+def _dash(v: object) -> str:
+    return "-" if v is None else str(v)
 
 
 def add_e2e_parser(subparsers: Any) -> None:
