@@ -123,6 +123,26 @@ def test_plate_shaped_image_without_detection_is_read_whole_and_kept_only_if_val
     assert [p.text for p in kept.plates] == ["1กข 1234"]  # the invalid whole-image reading is dropped
 
 
+def test_plate_crop_with_only_a_sliver_detected_is_still_read_whole() -> None:
+    """A detector firing on a few pixels of a plate crop must not block the whole-image reading; a kept
+    real detection wins over the whole-image one (no duplicate plate)."""
+    sliver = Detection((120.0, 55.0, 126.0, 60.0), 0.38)
+    pipe, _ = _pipeline(dets=[sliver])
+    crop = np.zeros((60, 135, 3), np.uint8)
+    pairs = pipe.detect_crops(crop)
+    assert [d.confidence for d, _ in pairs] == [0.38, 0.0] and pairs[1][0].box == (0.0, 0.0, 135.0, 60.0)
+    unsure = TextReading("ก 4", 0.001, [0.1, 0.1], [], "ก4", True, "car")
+    whole = TextReading("5กข 2662", 0.9, [0.9] * 7, [], "5กข2662", True, "car")
+    kept = assemble([d for d, _ in pairs], [unsure, whole], None, (135, 60))
+    assert [(p.text, p.detection_confidence) for p in kept.plates] == [("5กข 2662", 0.0)]
+    sure = TextReading("5กข 2662", 0.8, [0.9] * 7, [], "5กข2662", True, "car")
+    kept = assemble([d for d, _ in pairs], [sure, whole], None, (135, 60))
+    assert [(p.text, p.detection_confidence) for p in kept.plates] == [("5กข 2662", 0.38)]
+    whole_box = Detection((2.0, 1.0, 130.0, 58.0), 0.9)  # the detector boxed the plate: no second read
+    pipe.detector.dets = [whole_box]
+    assert [d.confidence for d, _ in pipe.detect_crops(crop)] == [0.9]
+
+
 def test_detections_with_a_hopeless_reading_are_left_out() -> None:
     det = Detection((0.0, 0.0, 50.0, 20.0), 0.9)
     sure = TextReading("1กข 1234", 0.6, [0.9] * 7, [], "1กข1234", True, "car")
@@ -142,7 +162,8 @@ def test_without_classifier() -> None:
 def test_max_plates_caps_detections() -> None:
     dets = [Detection((float(i), 0.0, float(i + 20), 10.0), 0.5 + i / 100) for i in range(10)]
     pipe = Pipeline(FixedDetector(dets), ColourReader(), None, max_plates=3)
-    assert [round(d.confidence, 2) for d, _ in pipe.detect_crops(_image())] == [0.59, 0.58, 0.57]
+    scene = np.zeros((480, 640, 3), np.uint8)  # not plate-shaped: no whole-image reading is added
+    assert [round(d.confidence, 2) for d, _ in pipe.detect_crops(scene)] == [0.59, 0.58, 0.57]
 
 
 def test_run_many_batches_all_crops_once() -> None:

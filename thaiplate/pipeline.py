@@ -103,17 +103,18 @@ class Pipeline:
         The returned detections carry ``corners`` when rectification found the plate outline.
         """
         dets = sorted(self.detector.detect(image), key=lambda d: -d.confidence)[: self.max_plates]
-        if not dets and looks_like_plate_crop(image):
-            # users often send a crop of the plate itself, which a scene detector does not fire on:
-            # read the whole image; ``assemble`` keeps it only if the reading is a confident valid plate
-            h, w = image.shape[:2]
-            return [(Detection((0.0, 0.0, float(w), float(h)), CROP_FALLBACK_CONFIDENCE), image)]
         from thaiplate.crop import rectify_plate
 
         out = []
         for det in dets:
             pc = rectify_plate(image, det, margin=self.margin)
             out.append((dataclasses.replace(det, corners=pc.corners) if pc.corners else det, pc.pixels))
+        if looks_like_plate_crop(image) and not any(plate_sized(d.box, image.shape) for d in dets):
+            # users often send a crop of the plate itself, which a scene detector does not box as a whole
+            # (nothing, or a sliver: detector v7 put a 5 x 2 px box on a real crop): read the whole image
+            # too; ``assemble`` keeps it only if it is a confident valid plate and no detection survived
+            h, w = image.shape[:2]
+            out.append((Detection((0.0, 0.0, float(w), float(h)), CROP_FALLBACK_CONFIDENCE), image))
         return out
 
     def plate_input(self, crops: Crops) -> Crops:
@@ -213,6 +214,12 @@ def looks_like_plate_crop(image: np.ndarray) -> bool:
     return 40 <= w <= 400 and 1.1 <= w / max(h, 1) <= 4.5
 
 
+def plate_sized(box: tuple[float, float, float, float], shape: tuple[int, ...]) -> bool:
+    """In a small plate-shaped image, a box at least a quarter of its width can be a plate; a sliver
+    (a few pixels of a plate crop's edge) cannot, so it must not stop the whole image being read."""
+    return (box[2] - box[0]) >= 0.25 * shape[1]
+
+
 def _keep(det: Detection, reading: TextReading, min_text_confidence: float) -> bool:
     if det.confidence > CROP_FALLBACK_CONFIDENCE:
         return reading.confidence >= min_text_confidence
@@ -254,6 +261,9 @@ def assemble(
         for det, r, g in zip(detections, readings, guesses, strict=True)
         if _keep(det, r, min_text_confidence)
     ]
+    if any(p.detection_confidence > CROP_FALLBACK_CONFIDENCE for p in plates):
+        # a detection survived: the whole-image reading of a plate-shaped image would repeat it
+        plates = [p for p in plates if p.detection_confidence > CROP_FALLBACK_CONFIDENCE]
     plates.sort(key=lambda p: -p.detection_confidence)
     w, h = image_size
     return PipelineResult(
