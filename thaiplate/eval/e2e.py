@@ -129,10 +129,11 @@ class Tally:
             counts[0] += 1
             counts[1] += pred is not None
             if gt.text is not None:
+                right = bool(pred and _same_text(pred.text, gt.text))
                 self.with_text += 1
-                self.text_ok += bool(pred and _same_text(pred.text, gt.text))
+                self.text_ok += right
                 counts[2] += 1
-                counts[3] += bool(pred and _same_text(pred.text, gt.text))
+                counts[3] += right
             if gt.province is not None:
                 self.with_province += 1
                 self.province_ok += bool(pred and pred.province and pred.province.code == gt.province)
@@ -262,8 +263,8 @@ def add_e2e_parser(subparsers: Any) -> None:
                    help="only label rows whose file starts with PREFIX (e.g. images/val/ of a synth detect set)")
     p.add_argument(
         "--sweep", nargs="?", const=DEFAULT_GATES, metavar="T,T,...",
-        help="also score reading gates (min_text_confidence) on one ungated run, and name the best "
-        f"highest one that loses at most --max-read-loss of the right readings (default list {DEFAULT_GATES}); "
+        help="also score reading gates (min_text_confidence) on one ungated run and pick the highest that "
+        f"loses at most --max-read-loss of the right readings (default list {DEFAULT_GATES}); "
         "choose it on synthetic scenes, never real ones",
     )
     p.add_argument("--max-read-loss", type=float, default=0.005,
