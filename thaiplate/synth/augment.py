@@ -185,6 +185,11 @@ class Degradation:
     jpeg_q: int = 100  # JPEG quality of the re-encode (100 = none)
 
 
+def fade_to_mean(img: np.ndarray, fade: float) -> np.ndarray:
+    """Blend a float RGB image towards its mean colour by ``fade`` (0..1): the low contrast of a distant plate."""
+    return img * (1 - fade) + img.reshape(-1, 3).mean(axis=0) * fade
+
+
 def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> tuple[np.ndarray, Degradation]:
     """Light, colour, blur, resolution, noise and JPEG, in the order a camera applies them.
 
@@ -210,7 +215,7 @@ def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> tu
     mean = f.mean()
     f = (f - mean) * rng.uniform(*cfg.contrast) + mean * rng.uniform(*cfg.brightness)
     if fade:
-        f = f * (1 - fade) + f.reshape(-1, 3).mean(axis=0) * fade
+        f = fade_to_mean(f, fade)
     if rng.random() < cfg.p_night_ir:
         g = f.mean(axis=2, keepdims=True) * rng.uniform(0.8, 1.3)
         f = np.repeat(g, 3, axis=2)

@@ -21,6 +21,7 @@ from thaiplate.synth import fonts
 from thaiplate.synth.augment import (
     AugmentConfig,
     composite,
+    fade_to_mean,
     photometric,
     plate_homography,
     quad_of,
@@ -161,7 +162,7 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
     rgb = plate.rgb.astype(np.float32) * gain
     sigma, fade = optics
     if fade:
-        rgb = rgb * (1 - fade) + rgb.reshape(-1, 3).mean(axis=0) * fade
+        rgb = fade_to_mean(rgb, fade)
     blur_q = q
     if chance(rng, scene_cfg.get("p_plate_frame", 0.0) if scene_cfg else 0.0):
         # the OCR crops' dealer frame, in the plate's light; the plate is pasted over its middle, and the
