@@ -107,6 +107,35 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scene_crops(args: argparse.Namespace) -> int:
+    from thaiplate.synth.scene_crops import cut_scene_crops
+
+    total = 0
+    for i, data in enumerate(args.data):
+        out = Path(args.out) / Path(data).name if len(args.data) > 1 else Path(args.out)
+        n = cut_scene_crops(data, out, subset=args.subset, copies=args.copies, jitter=args.jitter,
+                            min_width=args.min_width, seed=args.seed + i)
+        print(f"wrote {n} crops from {data} to {out}")
+        total += n
+    if len(args.data) > 1:
+        _merge_labels([Path(args.out) / Path(d).name for d in args.data], Path(args.out))
+        print(f"wrote {args.out}/labels.csv: {total} crops; train with: thaiplate train recognizer --data {args.out}")
+    return 0
+
+
+def _merge_labels(parts: list[Path], out: Path) -> None:
+    """One labels.csv over several crop folders (files made relative to ``out``)."""
+    rows: list[dict[str, str]] = []
+    for part in parts:
+        with open(part / "labels.csv", encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                rows.append({**row, "file": f"{part.relative_to(out).as_posix()}/{row['file']}"})
+    with open(out / "labels.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["file", "text", "province_code"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from thaiplate.synth.preview import contact_sheet
 
@@ -148,6 +177,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", required=True, help="output folder")
     d.add_argument("--val-fraction", type=float, default=0.15, help="share of scenes in the val split")
     d.set_defaults(func=_check_fonts(cmd_detect))
+
+    c = s.add_parser(
+        "scene-crops", help="recogniser crops cut from labelled scene sets with the serving crop code",
+        description="Cut every text-labelled plate of the scene sets' train split with jittered boxes and "
+                    "thaiplate.crop.rectify_plate, as serving does after the detector; writes labels.csv "
+                    "(file,text,province_code,...) for `thaiplate train recognizer|classifier --data`.")
+    c.add_argument("--data", nargs="+", required=True, help="scene folders (labels.csv from `synth detect`)")
+    c.add_argument("--out", required=True, help="output folder (one subfolder per scene set when several)")
+    c.add_argument("--subset", default="images/train/", help="only scenes under this prefix (default images/train/)")
+    c.add_argument("--copies", type=int, default=2, help="jittered crops per plate (default 2)")
+    c.add_argument("--jitter", type=float, default=0.05, help="box side jitter, fraction of width/height (default 0.05)")
+    c.add_argument("--min-width", type=float, default=40.0, help="skip plates narrower than this in the scene (px)")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.set_defaults(func=cmd_scene_crops)
 
     v = s.add_parser("preview", parents=[common], help="contact-sheet PNG of synthetic crops (and real ones)")
     v.add_argument("--n", type=int, default=40, help="synthetic crops on the sheet")
