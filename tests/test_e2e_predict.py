@@ -69,11 +69,32 @@ def test_e2e_metrics(toy_models: Path, dataset: Path) -> None:
     assert m["province_top1"] == pytest.approx(1 / 3, abs=1e-4)
     assert set(m["timings_ms"]) == {"decode", "detect", "recognize", "classify", "total"}
     assert m["by_width"] == {  # a: 120 px, found and read; d (undecodable): 19 px; b: 50 px, not found
-        "<30": {"n": 1, "detection_recall": 0.0, "plate_exact": 0.0},
-        "50-80": {"n": 1, "detection_recall": 0.0, "plate_exact": 0.0},
-        "80-130": {"n": 1, "detection_recall": 1.0, "plate_exact": 1.0},
+        "<30": {"n": 1, "detection_recall": 0.0, "plate_exact": 0.0, "read_given_found": None},
+        "50-80": {"n": 1, "detection_recall": 0.0, "plate_exact": 0.0, "read_given_found": None},
+        "80-130": {"n": 1, "detection_recall": 1.0, "plate_exact": 1.0, "read_given_found": 1.0},
     }
+    assert "by_optics" not in m  # these labels do not record the plates' optics
     assert "detection_recall" in format_table(m) and "plate width 80-130 px" in format_table(m)
+
+
+def test_e2e_splits_scene_plates_by_their_recorded_optics(toy_models: Path, dataset: Path) -> None:
+    x1, y1, x2, y2 = TOY_BOX
+    (dataset / "labels.csv").write_text(  # the columns `thaiplate synth detect` writes
+        "file,plate_text,province_code,x1,y1,x2,y2,plate_blur_px,plate_fade\n"
+        f"a.jpg,กข 9999,TH-10,{x1},{y1},{x2},{y2},0.00,0.00\n"  # found, misread
+        "b.jpg,ขค 99,TH-11,10,10,60,30,1.20,0.30\n"  # missed
+        "c.jpg,,,,,,,,\n",
+        encoding="utf-8",
+    )
+    samples = load_labels(dataset)
+    assert [p.optics for s in samples for p in s.plates] == ["crisp", "soft"]
+    m = evaluate(Pipeline.from_dir(toy_models), samples, progress=False)
+    assert m["by_optics"] == {
+        "crisp": {"n": 1, "detection_recall": 1.0, "plate_exact": 0.0, "read_given_found": 0.0},
+        "soft": {"n": 1, "detection_recall": 0.0, "plate_exact": 0.0, "read_given_found": None},
+    }
+    lines = {line.split("  ")[0]: line.split()[-7:] for line in format_table(m).splitlines()}
+    assert lines["crisp plates: n / recall / exact / read|found"] == ["1", "/", "1.0", "/", "0.0", "/", "0.0"]
 
 
 def test_e2e_boxes_only_format_and_cli(toy_models: Path, dataset: Path, capsys) -> None:

@@ -141,6 +141,22 @@ def test_yolo_labels_inside_image_and_on_the_plate():
             assert patch.size > 0 and patch.std() > 5
 
 
+def test_scene_records_each_plates_optics_without_changing_the_scene():
+    cfg = load_config()
+    looks = []
+    for i in range(12):
+        scene = make_scene(np.random.default_rng([4, i]), augment_config(cfg), cfg["scene"])
+        assert len(scene.optics) == len(scene.boxes)
+        looks += [(spec is None, look) for spec, look in zip(scene.specs, scene.optics, strict=True)]
+    blur, fade = cfg["scene"]["plate_blur_px"], cfg["scene"]["plate_fade"]
+    assert all(look == (0.0, 0.0) for native, look in looks if native)  # real plates: no pasted optics
+    soft = [look for native, look in looks if not native and look != (0.0, 0.0)]
+    assert soft and all(blur[0] <= b <= blur[1] and fade[0] <= f <= fade[1] for b, f in soft)
+    crisp = {**cfg["scene"], "p_plate_optics": 0.0}
+    scene = make_scene(np.random.default_rng([4, 0]), augment_config(cfg), crisp)
+    assert set(scene.optics) <= {(0.0, 0.0)}
+
+
 def test_cli_ocr_is_deterministic_and_writes_labels(tmp_path):
     for name in ("a", "b"):
         subprocess.run(
@@ -193,6 +209,10 @@ def test_cli_detect_writes_a_data_yaml(tmp_path):
         capture_output=True,
         cwd=ROOT,
     )
+    with open(out / "labels.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["file", "plate_text", "province_code", "x1", "y1", "x2", "y2", "plate_blur_px", "plate_fade"]
+    assert all(bool(r["x1"]) == bool(r["plate_blur_px"]) == bool(r["plate_fade"]) for r in rows)
     text = (out / "data.yaml").read_text()
     assert "train: images/train" in text and "val: images/val" in text and "0: plate" in text
     assert (

@@ -6,7 +6,9 @@
 - ``file,x1,y1,x2,y2`` (boxes only, e.g. ``thai-street-frames``): text and province metrics are then
   ``null``.
 
-An image without plates has one row with empty box fields. ``file`` is relative to ``DIR``.
+An image without plates has one row with empty box fields. ``file`` is relative to ``DIR``. Scene sets
+from ``thaiplate synth detect`` also carry ``plate_blur_px,plate_fade`` (the pasted plate's optics); the
+results are then also split into crisp and soft plates (``by_optics``).
 
 Metrics: a prediction matches a labelled plate at IoU >= 0.5 (greedy, best detection first, one to
 one). ``plate_exact`` and ``province_top1`` are end-to-end: a plate the detector missed counts as
@@ -38,6 +40,14 @@ class LabelledPlate:
     box: Box
     text: str | None = None
     province: str | None = None
+    optics: str | None = None  # "crisp" / "soft" for synthetic scenes, None when not recorded
+
+
+def optics_name(blur: str | None, fade: str | None) -> str | None:
+    """``crisp`` when the scene engine pasted the plate without its soft optics, else ``soft``."""
+    if not (blur or "").strip() and not (fade or "").strip():
+        return None
+    return "crisp" if float(blur or 0) == 0 and float(fade or 0) == 0 else "soft"
 
 
 @dataclass
@@ -66,7 +76,8 @@ def load_labels(data_dir: str | Path) -> list[Sample]:
             box: Box = tuple(float(v) for v in coords)  # type: ignore[assignment]
             text = (row.get("plate_text") or "").strip() or None
             province = (row.get("province_code") or "").strip() or None
-            sample.plates.append(LabelledPlate(box, text, province))
+            optics = optics_name(row.get("plate_blur_px"), row.get("plate_fade"))
+            sample.plates.append(LabelledPlate(box, text, province, optics))
     return list(samples.values())
 
 
@@ -109,7 +120,9 @@ class Tally:
     with_province: int = 0
     province_ok: int = 0
     timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # per group: [plates, found, with text, read right]
     by_width: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
+    by_optics: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
 
     def add_failed(self, sample: Sample) -> None:
         """An image that could not be decoded: its plates still count as missed."""
@@ -125,15 +138,18 @@ class Tally:
         for g, gt in enumerate(sample.plates):
             pred = result.plates[pairs[g]] if g in pairs else None
             w = gt.box[2] - gt.box[0]
-            counts = self.by_width[next(name for name, hi in WIDTH_BUCKETS if w < hi)]
-            counts[0] += 1
-            counts[1] += pred is not None
+            groups = [self.by_width[next(name for name, hi in WIDTH_BUCKETS if w < hi)]]
+            if gt.optics:
+                groups.append(self.by_optics[gt.optics])
+            right = bool(gt.text is not None and pred and _same_text(pred.text, gt.text))
+            for counts in groups:
+                counts[0] += 1
+                counts[1] += pred is not None
+                counts[2] += gt.text is not None
+                counts[3] += right
             if gt.text is not None:
-                right = bool(pred and _same_text(pred.text, gt.text))
                 self.with_text += 1
                 self.text_ok += right
-                counts[2] += 1
-                counts[3] += right
             if gt.province is not None:
                 self.with_province += 1
                 self.province_ok += bool(pred and pred.province and pred.province.code == gt.province)
@@ -143,6 +159,11 @@ class Tally:
     def metrics(self) -> dict[str, Any]:
         def ratio(a: int, b: int) -> float | None:
             return round(a / b, 4) if b else None
+
+        def group(c: list[int]) -> dict[str, Any]:
+            # read_given_found: the reader's share, apart from what the detector missed
+            return {"n": c[0], "detection_recall": ratio(c[1], c[0]), "plate_exact": ratio(c[3], c[2]),
+                    "read_given_found": ratio(c[3], c[1]) if c[2] else None}
 
         return {
             "n_images": self.images,
@@ -154,11 +175,8 @@ class Tally:
             "plate_exact": ratio(self.text_ok, self.with_text),
             "province_top1": ratio(self.province_ok, self.with_province),
             "timings_ms": {k: round(sum(v) / len(v), 3) for k, v in self.timings.items() if v},
-            "by_width": {
-                name: {"n": c[0], "detection_recall": ratio(c[1], c[0]), "plate_exact": ratio(c[3], c[2])}
-                for name, _ in WIDTH_BUCKETS
-                if (c := self.by_width.get(name))
-            },
+            "by_width": {name: group(c) for name, _ in WIDTH_BUCKETS if (c := self.by_width.get(name))},
+            **({"by_optics": {name: group(c) for name, c in sorted(self.by_optics.items())}} if self.by_optics else {}),
         }
 
 
@@ -234,10 +252,12 @@ def format_sweep(rows: list[dict[str, Any]]) -> str:
 
 
 def format_table(metrics: dict[str, Any]) -> str:
-    rows = [(k, v) for k, v in metrics.items() if k not in ("timings_ms", "by_width")]
+    rows = [(k, v) for k, v in metrics.items() if k not in ("timings_ms", "by_width", "by_optics")]
     rows += [(f"time {k} (ms, mean)", v) for k, v in metrics.get("timings_ms", {}).items()]
-    rows += [(f"plate width {k} px: n / recall / exact", f"{v['n']} / {_dash(v['detection_recall'])} / "
-              f"{_dash(v['plate_exact'])}") for k, v in metrics.get("by_width", {}).items()]
+    for block, label in (("by_width", "plate width {} px"), ("by_optics", "{} plates")):
+        rows += [(f"{label.format(k)}: n / recall / exact / read|found",
+                  " / ".join(_dash(v[c]) for c in ("n", "detection_recall", "plate_exact", "read_given_found")))
+                 for k, v in metrics.get(block, {}).items()]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {_dash(v)}" for k, v in rows)
 

@@ -26,6 +26,9 @@ OCR_FIELDS = ["file", "text", "province_code", "plate_type"]
 # how hard each crop was made (thaiplate.synth.augment.Degradation): `thaiplate eval ocr` reads accuracy
 # against them; detail_px = plate width in pixels of real detail (after any down-sampling)
 DIFFICULTY_FIELDS = ["detail_px", "blur_px", "noise_sd", "jpeg_q"]
+# one row per plate (an image without plates: one row, empty fields); plate_blur_px / plate_fade are the
+# pasted plate's own optics (scene._optics), which `thaiplate eval e2e` splits results by
+SCENE_FIELDS = ["file", "plate_text", "province_code", "x1", "y1", "x2", "y2", "plate_blur_px", "plate_fade"]
 
 
 def _write_jpg(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
@@ -60,9 +63,9 @@ def _scene_item(i: int, seed: int, out: str, config: str | None, n_val: int) -> 
     (Path(out) / "labels" / split / f"{stem}.txt").write_text("\n".join(yolo_lines(scene)) + ("\n" if scene.boxes else ""))
     file = f"images/{split}/{stem}.jpg"
     if not scene.boxes:
-        return [[file, "", "", "", "", "", ""]]
-    return [[file, s.text if s else "", s.province_code if s else "", *(f"{v:.1f}" for v in b)]
-            for s, b in zip(scene.specs, scene.boxes, strict=True)]
+        return [[file] + [""] * (len(SCENE_FIELDS) - 1)]
+    return [[file, s.text if s else "", s.province_code if s else "", *(f"{v:.1f}" for v in b), f"{blur:.2f}", f"{fade:.2f}"]
+            for s, b, (blur, fade) in zip(scene.specs, scene.boxes, scene.optics, strict=True)]
 
 
 def _run_parallel(fn: Callable[[int], object], n: int, workers: int, desc: str) -> Iterable:
@@ -97,7 +100,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     fn = partial(_scene_item, seed=args.seed, out=str(out), config=args.config, n_val=n_val)
     with open(out / "labels.csv", "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["file", "plate_text", "province_code", "x1", "y1", "x2", "y2"])
+        w.writerow(SCENE_FIELDS)
         for rows in _run_parallel(fn, args.n, args.workers, "synth detect"):
             w.writerows(rows)
     (out / "data.yaml").write_text(

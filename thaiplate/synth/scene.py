@@ -8,7 +8,7 @@ size, perspective, blur and light). Evaluation-only sets are never read here.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -38,6 +38,9 @@ class Scene:
     image: np.ndarray  # RGB uint8
     boxes: list[tuple[float, float, float, float]]  # x1 y1 x2 y2 px, one per visible plate
     specs: list[PlateSpec | None]  # None: a real foreign plate kept as it is (box only, no Thai text)
+    # per plate: (blur sigma px, fade) of the pasted plate's optics, (0, 0) when crisp or native; eval
+    # splits by it, because a soft, washed-out 60 px plate can be unreadable by design
+    optics: list[tuple[float, float]] = field(default_factory=list)
 
 
 @cache
@@ -188,6 +191,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
     dash = dashcam_index(str(Path(scene_cfg["dashcam_dir"]).resolve()))
     boxes: list[tuple[float, float, float, float]] = []
     specs: list[PlateSpec | None] = []
+    optics: list[tuple[float, float]] = []
     lo, hi = scene_cfg["plate_width_px"]
     if dash and rng.random() < scene_cfg["p_dashcam"]:
         path, foreign = dash[int(rng.integers(len(dash)))]
@@ -197,6 +201,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
                 # keep the real plate: real optics, dirt and mounting on a real car (box only)
                 boxes.append((fx1, fy1, fx2, fy2))
                 specs.append(None)
+                optics.append((0.0, 0.0))
                 continue
             # hide the foreign plate (it would be an unlabelled positive), then paste a Thai one over it
             _erase(img, (fx1, fy1, fx2, fy2))
@@ -205,10 +210,12 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
             spec = sample_plate(rng)
             # cover the whole foreign plate: any of it left over would be an unlabelled plate-like patch
             width = float(np.clip(max((fy2 - fy1) * rng.uniform(2.0, 2.6), (fx2 - fx1) * 1.05), lo, hi * 1.5))
-            img, box = _paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width, cfg, rng, _optics(scene_cfg, rng), scene_cfg)
+            look = _optics(scene_cfg, rng)
+            img, box = _paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width, cfg, rng, look, scene_cfg)
             if box:
                 boxes.append(box)
                 specs.append(spec)
+                optics.append(look)
     else:
         w, h = scene_cfg["size"][int(rng.integers(len(scene_cfg["size"])))]
         img, bumpers = procedural_background(w, h, rng, scene_cfg.get("p_grille", 0.0))
@@ -220,13 +227,15 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
             if any(abs(centre[0] - (b[0] + b[2]) / 2) < width and abs(centre[1] - (b[1] + b[3]) / 2) < width / 2 for b in boxes):
                 continue  # no overlapping plates
             spec = sample_plate(rng)
-            img, box = _paste(img, spec, centre, width, cfg, rng, _optics(scene_cfg, rng), scene_cfg)
+            look = _optics(scene_cfg, rng)
+            img, box = _paste(img, spec, centre, width, cfg, rng, look, scene_cfg)
             if box:
                 boxes.append(box)
                 specs.append(spec)
+                optics.append(look)
     # scene-level degradation without resolution loss, then labels stay exact
     soft = replace(cfg, p_low_res=0.0, p_occlusion=0.0, max_blur_px=min(cfg.max_blur_px, 1.2))
-    return Scene(photometric(img, soft, rng), boxes, specs)
+    return Scene(photometric(img, soft, rng), boxes, specs, optics)
 
 
 def yolo_lines(scene: Scene) -> list[str]:
