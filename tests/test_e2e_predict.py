@@ -83,14 +83,15 @@ def test_e2e_splits_scene_plates_by_their_recorded_optics(toy_models: Path, data
         "file,plate_text,province_code,x1,y1,x2,y2,plate_blur_px,plate_fade\n"
         f"a.jpg,กข 9999,TH-10,{x1},{y1},{x2},{y2},0.00,0.00\n"  # found, misread
         "b.jpg,ขค 99,TH-11,10,10,60,30,1.20,0.30\n"  # missed
-        "c.jpg,,,,,,,,\n",
+        "c.jpg,,,300,300,340,320,0.00,0.00\n",  # a real plate kept box-only in a scene
         encoding="utf-8",
     )
     samples = load_labels(dataset)
-    assert [p.optics for s in samples for p in s.plates] == ["crisp", "soft"]
+    assert [p.optics for s in samples for p in s.plates] == ["crisp", "soft", "native"]
     m = evaluate(Pipeline.from_dir(toy_models), samples, progress=False)
     assert m["by_optics"] == {
         "crisp": {"n": 1, "detection_recall": 1.0, "plate_exact": 0.0, "read_given_found": 0.0},
+        "native": {"n": 1, "detection_recall": 0.0, "plate_exact": None, "read_given_found": None},
         "soft": {"n": 1, "detection_recall": 0.0, "plate_exact": 0.0, "read_given_found": None},
     }
     lines = {line.split("  ")[0]: line.split()[-7:] for line in format_table(m).splitlines()}

@@ -40,13 +40,16 @@ class LabelledPlate:
     box: Box
     text: str | None = None
     province: str | None = None
-    optics: str | None = None  # "crisp" / "soft" for synthetic scenes, None when not recorded
+    optics: str | None = None  # synthetic scenes: "crisp" / "soft" / "native"; None when not recorded
 
 
-def optics_name(blur: str | None, fade: str | None) -> str | None:
-    """``crisp`` when the scene engine pasted the plate without its soft optics, else ``soft``."""
+def optics_name(blur: str | None, fade: str | None, text: str | None) -> str | None:
+    """A scene plate's look: ``native`` (a real plate kept box-only, no text), ``crisp`` (pasted without
+    the engine's soft optics) or ``soft``; None when the labels do not record it."""
     if not (blur or "").strip() and not (fade or "").strip():
         return None
+    if text is None:
+        return "native"
     return "crisp" if float(blur or 0) == 0 and float(fade or 0) == 0 else "soft"
 
 
@@ -76,7 +79,7 @@ def load_labels(data_dir: str | Path) -> list[Sample]:
             box: Box = tuple(float(v) for v in coords)  # type: ignore[assignment]
             text = (row.get("plate_text") or "").strip() or None
             province = (row.get("province_code") or "").strip() or None
-            optics = optics_name(row.get("plate_blur_px"), row.get("plate_fade"))
+            optics = optics_name(row.get("plate_blur_px"), row.get("plate_fade"), text)
             sample.plates.append(LabelledPlate(box, text, province, optics))
     return list(samples.values())
 
@@ -120,9 +123,9 @@ class Tally:
     with_province: int = 0
     province_ok: int = 0
     timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    # per group: [plates, found, with text, read right]
-    by_width: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
-    by_optics: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
+    # per group: [plates, found, with text, read right, found with text]
+    by_width: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 5))
+    by_optics: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 5))
 
     def add_failed(self, sample: Sample) -> None:
         """An image that could not be decoded: its plates still count as missed."""
@@ -147,6 +150,7 @@ class Tally:
                 counts[1] += pred is not None
                 counts[2] += gt.text is not None
                 counts[3] += right
+                counts[4] += gt.text is not None and pred is not None
             if gt.text is not None:
                 self.with_text += 1
                 self.text_ok += right
@@ -163,7 +167,7 @@ class Tally:
         def group(c: list[int]) -> dict[str, Any]:
             # read_given_found: the reader's share, apart from what the detector missed
             return {"n": c[0], "detection_recall": ratio(c[1], c[0]), "plate_exact": ratio(c[3], c[2]),
-                    "read_given_found": ratio(c[3], c[1]) if c[2] else None}
+                    "read_given_found": ratio(c[3], c[4])}
 
         return {
             "n_images": self.images,
