@@ -8,7 +8,7 @@
 
 An image without plates has one row with empty box fields. ``file`` is relative to ``DIR``. Scene sets
 from ``thaiplate synth detect`` also carry ``plate_blur_px,plate_fade`` (the pasted plate's optics); the
-results are then also split into crisp and soft plates (``by_optics``).
+results are then also split into crisp, soft and native (real, box-only) plates (``by_optics``).
 
 Metrics: a prediction matches a labelled plate at IoU >= 0.5 (greedy, best detection first, one to
 one). ``plate_exact`` and ``province_top1`` are end-to-end: a plate the detector missed counts as
@@ -59,8 +59,9 @@ class Sample:
     plates: list[LabelledPlate] = field(default_factory=list)
 
 
-def load_labels(data_dir: str | Path) -> list[Sample]:
-    """Read ``labels.csv`` (either format) into one :class:`Sample` per image, file order kept."""
+def load_labels(data_dir: str | Path, subset: str = "") -> list[Sample]:
+    """Read ``labels.csv`` (either format) into one :class:`Sample` per image, file order kept; only the
+    rows whose file starts with ``subset`` (e.g. ``images/val/`` of a scene set) when given."""
     data_dir = Path(data_dir)
     path = data_dir / "labels.csv"
     with path.open(encoding="utf-8", newline="") as f:
@@ -72,6 +73,8 @@ def load_labels(data_dir: str | Path) -> list[Sample]:
         samples: dict[str, Sample] = {}
         for row in reader:
             name = row["file"].strip()
+            if not name.startswith(subset):
+                continue
             sample = samples.setdefault(name, Sample(data_dir / name))
             coords = [row[k].strip() for k in ("x1", "y1", "x2", "y2")]
             if not all(coords):
@@ -304,8 +307,7 @@ def main(args: Any) -> int:
     if args.record and not args.sweep:
         print("--record needs --sweep", file=sys.stderr)
         return 2
-    samples = [s for s in load_labels(args.data) if s.path.relative_to(args.data).as_posix().startswith(args.subset)]
-    samples = samples[: args.limit]
+    samples = load_labels(args.data, args.subset)[: args.limit]
     pipeline = Pipeline.from_dir(args.models)
     gate = pipeline.min_text_confidence
     if args.sweep:

@@ -113,16 +113,17 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_scene_crops(args: argparse.Namespace) -> int:
     from thaiplate.synth.scene_crops import cut_scene_crops
 
+    root = Path(args.out)
+    parts = [root / Path(d).name for d in args.data] if len(args.data) > 1 else [root]
     total = 0
-    for i, data in enumerate(args.data):
-        out = Path(args.out) / Path(data).name if len(args.data) > 1 else Path(args.out)
+    for i, (data, out) in enumerate(zip(args.data, parts, strict=True)):
         n = cut_scene_crops(data, out, subset=args.subset, copies=args.copies, jitter=args.jitter,
                             min_width=args.min_width, seed=args.seed + i)
         print(f"wrote {n} crops from {data} to {out}")
         total += n
-    if len(args.data) > 1:
-        _merge_labels([Path(args.out) / Path(d).name for d in args.data], Path(args.out))
-        print(f"wrote {args.out}/labels.csv: {total} crops; train with: thaiplate train recognizer --data {args.out}")
+    if len(parts) > 1:
+        _merge_labels(parts, root)
+        print(f"wrote {root}/labels.csv: {total} crops; train with: thaiplate train recognizer --data {root}")
     return 0
 
 

@@ -8,7 +8,7 @@ size, perspective, blur and light). Evaluation-only sets are never read here.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -40,7 +40,7 @@ class Scene:
     specs: list[PlateSpec | None]  # None: a real foreign plate kept as it is (box only, no Thai text)
     # per plate: (blur sigma px, fade) of the pasted plate's optics, (0, 0) when crisp or native; eval
     # splits by it, because a soft, washed-out 60 px plate can be unreadable by design
-    optics: list[tuple[float, float]] = field(default_factory=list)
+    optics: list[tuple[float, float]]
 
 
 @cache

@@ -54,7 +54,7 @@ def cut_scene_crops(
     """
     data, out = Path(data), Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    samples = [s for s in load_labels(data) if s.path.relative_to(data).as_posix().startswith(subset)]
+    samples = load_labels(data, subset)
     if not samples:
         raise ValueError(f"{data}/labels.csv has no rows under {subset!r}")
     n = 0
@@ -69,13 +69,13 @@ def cut_scene_crops(
             if bgr is None:
                 raise FileNotFoundError(f"cannot read scene {sample.path}")
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            source = sample.path.relative_to(data).as_posix()
             for j, plate in plates:
                 for k in range(copies):
                     box = jitter_box(plate.box, np.random.default_rng([seed, i, j, k]), jitter)
                     crop = rectify_plate(rgb, Detection(box, 1.0)).pixels
                     name = f"images/{i:06d}_{j}_{k}.png"
                     cv2.imwrite(str(out / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
-                    source = sample.path.relative_to(data).as_posix()
                     w.writerow([name, plate.text, plate.province or "", "", f"{plate.box[2] - plate.box[0]:.1f}", source])
                     n += 1
     return n
