@@ -23,6 +23,7 @@ from tqdm import tqdm
 from thaiplate.crop import rectify_plate
 from thaiplate.eval.e2e import Box, load_labels
 from thaiplate.results import Detection
+from thaiplate.train.data import read_rgb
 
 FIELDS = ["file", "text", "province_code", "plate_type", "detail_px", "source"]
 
@@ -65,10 +66,7 @@ def cut_scene_crops(
             plates = [(j, p) for j, p in enumerate(sample.plates) if p.text and p.box[2] - p.box[0] >= min_width]
             if not plates:
                 continue
-            bgr = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise FileNotFoundError(f"cannot read scene {sample.path}")
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb = read_rgb(sample.path)
             source = sample.path.relative_to(data).as_posix()
             for j, plate in plates:
                 for k in range(copies):
