@@ -192,6 +192,20 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
     boxes: list[tuple[float, float, float, float]] = []
     specs: list[PlateSpec | None] = []
     optics: list[tuple[float, float]] = []
+
+    def add(box: tuple[float, float, float, float], spec: PlateSpec | None, look: tuple[float, float]) -> None:
+        boxes.append(box)
+        specs.append(spec)
+        optics.append(look)
+
+    def paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width: float) -> np.ndarray:
+        """Paste one Thai plate with optics of its own; label it if it stayed in the frame."""
+        look = _optics(scene_cfg, rng)
+        img, box = _paste(img, spec, centre, width, cfg, rng, look, scene_cfg)
+        if box:
+            add(box, spec, look)
+        return img
+
     lo, hi = scene_cfg["plate_width_px"]
     if dash and rng.random() < scene_cfg["p_dashcam"]:
         path, foreign = dash[int(rng.integers(len(dash)))]
@@ -199,9 +213,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
         for fx1, fy1, fx2, fy2 in foreign:
             if n_plates and rng.random() < scene_cfg.get("p_native_plate", 0.0):
                 # keep the real plate: real optics, dirt and mounting on a real car (box only)
-                boxes.append((fx1, fy1, fx2, fy2))
-                specs.append(None)
-                optics.append((0.0, 0.0))
+                add((fx1, fy1, fx2, fy2), None, (0.0, 0.0))
                 continue
             # hide the foreign plate (it would be an unlabelled positive), then paste a Thai one over it
             _erase(img, (fx1, fy1, fx2, fy2))
@@ -210,12 +222,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
             spec = sample_plate(rng)
             # cover the whole foreign plate: any of it left over would be an unlabelled plate-like patch
             width = float(np.clip(max((fy2 - fy1) * rng.uniform(2.0, 2.6), (fx2 - fx1) * 1.05), lo, hi * 1.5))
-            look = _optics(scene_cfg, rng)
-            img, box = _paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width, cfg, rng, look, scene_cfg)
-            if box:
-                boxes.append(box)
-                specs.append(spec)
-                optics.append(look)
+            img = paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width)
     else:
         w, h = scene_cfg["size"][int(rng.integers(len(scene_cfg["size"])))]
         img, bumpers = procedural_background(w, h, rng, scene_cfg.get("p_grille", 0.0))
@@ -227,12 +234,7 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
             if any(abs(centre[0] - (b[0] + b[2]) / 2) < width and abs(centre[1] - (b[1] + b[3]) / 2) < width / 2 for b in boxes):
                 continue  # no overlapping plates
             spec = sample_plate(rng)
-            look = _optics(scene_cfg, rng)
-            img, box = _paste(img, spec, centre, width, cfg, rng, look, scene_cfg)
-            if box:
-                boxes.append(box)
-                specs.append(spec)
-                optics.append(look)
+            img = paste(img, spec, centre, width)
     # scene-level degradation without resolution loss, then labels stay exact
     soft = replace(cfg, p_low_res=0.0, p_occlusion=0.0, max_blur_px=min(cfg.max_blur_px, 1.2))
     return Scene(photometric(img, soft, rng), boxes, specs, optics)
