@@ -89,3 +89,55 @@ def test_finds_synthetic_plates(meta: dict) -> None:
         total += len(big)
     assert total >= 5
     assert found / total >= 0.6, f"recall {found}/{total} on plates >= 40 px (per 1280 px width)"
+
+
+def test_zoom_passes_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, meta: dict) -> None:
+    from thaiplate.detect import IMGSZ_ENV, OnnxDetector, input_hw, input_sizes
+
+    assert input_sizes("320x544+640x1120") == [(320, 544), (640, 1120)]
+    assert input_sizes([[320, 544], [480, 832]]) == [(320, 544), (480, 832)]
+    assert input_sizes([320, 544]) == [(320, 544)] and input_sizes(416) == [(416, 416)]
+    monkeypatch.setenv(IMGSZ_ENV, f"{'x'.join(map(str, input_hw(meta['imgsz'])))}+640x1120")
+    det = OnnxDetector.from_dir(MODELS)
+    assert det.imgsz == input_hw(meta["imgsz"]) and det.zoom == [(640, 1120)]
+    monkeypatch.setenv(IMGSZ_ENV, "320x544+500x832")
+    with pytest.raises(ValueError, match="multiples of 32"):  # a bad zoom size fails at load too
+        OnnxDetector.from_dir(MODELS)
+
+
+def test_zoom_pass_adds_small_plates_only() -> None:
+    """The zoom pass may only add boxes that are small at the base size; with ``zoom_below=0`` it adds
+    nothing, so the base result comes back unchanged. On scenes shrunk so their plates are small, it
+    finds at least as many as the base size does."""
+    import cv2
+
+    from thaiplate.detect import OnnxDetector
+    from thaiplate.eval.detector import match
+    from thaiplate.synth.augment import augment_config, load_config
+    from thaiplate.synth.scene import make_scene
+
+    raw = load_config(None)
+    cfg = augment_config(raw)
+    base = OnnxDetector.from_dir(MODELS)
+    off = OnnxDetector.from_dir(MODELS, zoom=[(640, 1120)], zoom_below=0.0)
+    zoom = OnnxDetector.from_dir(MODELS, zoom=[(640, 1120)], zoom_below=24.0)
+    found = {"base": 0, "zoom": 0}
+    total = added = 0
+    for i in range(10):
+        scene = make_scene(np.random.default_rng([987_655, i]), cfg, raw["scene"])
+        h, w = scene.image.shape[:2]
+        f = 0.5  # plates at half size: most fall under 50 px per 1280 px width
+        small = cv2.resize(scene.image, (int(w * f), int(h * f)), interpolation=cv2.INTER_AREA)
+        boxes = [tuple(v * f for v in b) for b in scene.boxes]
+        ref = base.detect(small)
+        assert [d.box for d in off.detect(small)] == [d.box for d in ref]
+        scale = min(base.imgsz[0] / small.shape[0], base.imgsz[1] / small.shape[1])
+        for d in zoom.detect(small):
+            if all(d.box != r.box for r in ref):
+                added += 1
+                assert (d.box[2] - d.box[0]) * scale < 24.0 + 1e-3, d
+        for name, det in (("base", base), ("zoom", zoom)):
+            found[name] += sum(match(det.detect(small), boxes)[1])
+        total += len(boxes)
+    assert total >= 8 and added >= 1
+    assert found["zoom"] >= found["base"], found

@@ -53,6 +53,18 @@ def input_hw(imgsz: int | str | Sequence[int]) -> tuple[int, int]:
 IMGSZ_ENV = "THAIPLATE_DETECTOR_IMGSZ"  # e.g. 480x832: more recall on small plates for 2.1x the detector time
 
 
+def input_sizes(value: int | str | Sequence[Any]) -> list[tuple[int, int]]:
+    """Base input plus optional zoom passes: ``"320x544+640x1120"`` -> ``[(320, 544), (640, 1120)]``.
+
+    A yaml list of sizes (``[[320, 544], [640, 1120]]``) means the same; a plain size is one pass.
+    """
+    if isinstance(value, str):
+        return [input_hw(part) for part in value.split("+")]
+    if isinstance(value, Sequence) and value and not isinstance(value[0], int):
+        return [input_hw(v) for v in value]
+    return [input_hw(value)]
+
+
 def check_input_size(onnx_shape: Sequence[Any], hw: tuple[int, int], path: Path | str = "detector.onnx") -> None:
     """Fail at load, not at the first request: a fixed-size ONNX runs only at its size, and YOLOv8's
     stride-32 grid needs both sides divisible by 32 (``onnx_shape`` dims are ints or symbolic names)."""
@@ -132,15 +144,25 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_det: int = 300) -
     return np.asarray(keep, dtype=np.int64)
 
 
+def unletterbox(boxes: np.ndarray, scale: float, pad: tuple[float, float]) -> np.ndarray:
+    """Letterboxed xyxy -> original-image pixels (not clipped)."""
+    return (np.asarray(boxes, dtype=np.float32).reshape(-1, 4) - [pad[0], pad[1], pad[0], pad[1]]) / scale
+
+
+def clip_boxes(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Clip xyxy boxes to ``shape`` ``(h, w, ...)``."""
+    h, w = shape[:2]
+    out = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, h)
+    return out
+
+
 def rescale_boxes(
     boxes: np.ndarray, scale: float, pad: tuple[float, float], shape: tuple[int, ...]
 ) -> np.ndarray:
     """Letterboxed xyxy -> original-image pixels, clipped to ``shape`` ``(h, w, ...)``."""
-    h, w = shape[:2]
-    out = (np.asarray(boxes, dtype=np.float32).reshape(-1, 4) - [pad[0], pad[1], pad[0], pad[1]]) / scale
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, h)
-    return out
+    return clip_boxes(unletterbox(boxes, scale, pad), shape)
 
 
 def to_detections(boxes: np.ndarray, scores: np.ndarray, min_size: float = 1.0) -> list[Detection]:
@@ -164,7 +186,14 @@ def read_model_yaml(models_dir: str | Path, name: str) -> dict[str, Any]:
 
 
 class OnnxDetector:
-    """YOLOv8 plate detector exported to ONNX (input ``(1, 3, S, S)`` RGB 0..1, output ``(1, 5, A)``)."""
+    """YOLOv8 plate detector exported to ONNX (input ``(1, 3, H, W)`` RGB 0..1, output ``(1, 5, A)``).
+
+    **Zoom passes** (``zoom``: larger input sizes, e.g. ``640x1120``) run the same model again on a larger
+    letterbox and keep only the boxes that are small at the base size (narrower than ``zoom_below`` base-input
+    pixels), then one NMS merges everything. Why: a larger input finds small plates the base size misses
+    (a 38 px plate is 16 px wide at 320x544), but alone it misreads close-ups the base size gets right,
+    because the model never saw plates that large. Off by default: each pass costs its own inference.
+    """
 
     def __init__(
         self,
@@ -177,6 +206,8 @@ class OnnxDetector:
         mem_arena: bool | None = None,
         max_det: int = 50,
         max_box_height: float = 1.0,
+        zoom: Sequence[int | str | Sequence[int]] = (),
+        zoom_below: float = 24.0,
         version: str = "unknown",
     ) -> None:
         """``max_box_height`` drops boxes taller than that fraction of the image: the model is trained on
@@ -186,18 +217,26 @@ class OnnxDetector:
 
         self.path = Path(path)
         self.imgsz = input_hw(imgsz)
+        self.zoom = [input_hw(z) for z in zoom]
         self.conf, self.iou, self.max_det, self.version = conf, iou, max_det, version
-        self.max_box_height = max_box_height
+        self.max_box_height, self.zoom_below = max_box_height, zoom_below
         self.session = ort_session(self.path, OrtOptions.from_env().but(threads=threads, mem_arena=mem_arena))
         self.input_name = self.session.get_inputs()[0].name
-        check_input_size(self.session.get_inputs()[0].shape, self.imgsz, self.path)
+        for hw in (self.imgsz, *self.zoom):
+            check_input_size(self.session.get_inputs()[0].shape, hw, self.path)
 
     @classmethod
     def from_dir(cls, models_dir: str | Path, **overrides: Any) -> OnnxDetector:
-        """Build from ``models_dir/detector.yaml`` (``imgsz``, ``conf``, ``iou``, ``version``, ``file``)."""
+        """Build from ``models_dir/detector.yaml`` (``imgsz``, ``zoom``, ``zoom_below``, ``conf``, ``iou``,
+        ``version``, ``file``); ``$THAIPLATE_DETECTOR_IMGSZ`` (``HxW`` or ``HxW+HxW...``) overrides
+        ``imgsz`` and ``zoom`` together."""
         cfg = read_model_yaml(models_dir, "detector")
+        env = os.environ.get(IMGSZ_ENV)
+        sizes = input_sizes(env) if env else [input_hw(cfg.get("imgsz", 640)), *map(input_hw, cfg.get("zoom") or [])]
         kwargs: dict[str, Any] = {
-            "imgsz": os.environ.get(IMGSZ_ENV) or cfg.get("imgsz", 640),
+            "imgsz": sizes[0],
+            "zoom": sizes[1:],
+            "zoom_below": float(cfg.get("zoom_below", 24.0)),
             "conf": float(cfg.get("conf", 0.25)),
             "iou": float(cfg.get("iou", 0.45)),
             "max_box_height": float(cfg.get("max_box_height", 1.0)),
@@ -206,21 +245,39 @@ class OnnxDetector:
         kwargs.update(overrides)
         return cls(Path(models_dir) / cfg.get("file", "detector.onnx"), **kwargs)
 
-    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
-        padded, scale, pad = letterbox(image, self.imgsz)
+    def preprocess(
+        self, image: np.ndarray, hw: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, float, tuple[int, int]]:
+        padded, scale, pad = letterbox(image, hw or self.imgsz)
         x = padded.transpose(2, 0, 1)[None].astype(np.float32) * (1.0 / 255.0)
         return np.ascontiguousarray(x), scale, pad
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        x, scale, pad = self.preprocess(image)
+    def boxes_at(self, image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
+        """One inference at input ``hw``: plausible letterboxed boxes and scores, with the letterbox's
+        scale and pad."""
+        x, scale, pad = self.preprocess(image, hw)
         output = self.session.run(None, {self.input_name: x})[0]
         boxes, scores = decode_yolov8(output, self.conf)
         content_h = image.shape[0] * scale  # the box height as it will be after clipping to the image
         heights = np.minimum(boxes[:, 3], pad[1] + content_h) - np.maximum(boxes[:, 1], pad[1])
         plausible = heights <= self.max_box_height * content_h
-        boxes, scores = boxes[plausible], scores[plausible]
+        return boxes[plausible], scores[plausible], scale, pad
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        boxes, scores, scale, pad = self.boxes_at(image, self.imgsz)
+        if not self.zoom:
+            keep = nms(boxes, scores, self.iou, self.max_det)
+            return to_detections(rescale_boxes(boxes[keep], scale, pad, image.shape), scores[keep])
+        all_boxes, all_scores = [unletterbox(boxes, scale, pad)], [scores]
+        for hw in self.zoom:
+            zb, zs, zscale, zpad = self.boxes_at(image, hw)
+            zb = unletterbox(zb, zscale, zpad)
+            small = (zb[:, 2] - zb[:, 0]) * scale < self.zoom_below  # width as the base input sees it
+            all_boxes.append(zb[small])
+            all_scores.append(zs[small])
+        boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
         keep = nms(boxes, scores, self.iou, self.max_det)
-        return to_detections(rescale_boxes(boxes[keep], scale, pad, image.shape), scores[keep])
+        return to_detections(clip_boxes(boxes[keep], image.shape), scores[keep])
 
 
 # ------------------------------------------------------------------------------------- Roboflow
