@@ -124,3 +124,31 @@ def test_lookalikes_probe_renders_one_plate_per_letter_and_scores_them(tmp_path)
     assert main(["eval", "lookalikes", "--groups", "อจ", "--trials", "2", "--px-per-mm", "0.6", "--out", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert set(report["sizes"]["204px"]) == {"อ", "จ"} and report["sizes"]["204px"]["อ"]["n"] == 2
+
+
+def test_sign_test_and_paired_counts():
+    from thaiplate.eval.paired import paired, sign_test_p
+
+    assert sign_test_p(0, 5) == pytest.approx(2 / 32)
+    assert sign_test_p(5, 5) == pytest.approx(2 / 32)
+    assert sign_test_p(3, 6) == 1.0 and sign_test_p(0, 0) == 1.0
+    assert sign_test_p(2, 10) == pytest.approx(2 * (1 + 10 + 45) / 1024)
+    p = paired([True, True, False, False, True], [True, False, True, False, False])
+    assert (p.n, p.both, p.only_a, p.only_b, p.neither) == (5, 1, 2, 1, 1)
+    assert p.diff == pytest.approx(0.2) and p.p_value == 1.0
+    with pytest.raises(ValueError, match="same items"):
+        paired([True], [True, False])
+
+
+def test_cli_against_compares_readers_on_the_same_crops(synth_folder: Path, tmp_path: Path, capsys):
+    """Against itself every item is concordant: no discordant pair, diff 0, p 1."""
+    from thaiplate.runtime import default_models_dir
+
+    out = tmp_path / "m.json"
+    models = str(default_models_dir())
+    assert main(["eval", "ocr", "--data", str(synth_folder), "--against", models, "--out", str(out)]) == 0
+    assert "paired, recognizer v" in capsys.readouterr().out
+    m = json.loads(out.read_text(encoding="utf-8"))
+    pair = m["paired"]
+    assert pair["only_a"] == pair["only_b"] == 0 and pair["p_value"] == 1.0
+    assert pair["both"] == round(m["plate_exact"] * m["n"]) and pair["n"] == m["n"]

@@ -17,6 +17,17 @@ def _run_ocr(args: argparse.Namespace) -> int:
 
     metrics, rows = evaluate(args.data, args.models, args.batch_size)
     print(format_table(metrics))
+    if args.against:
+        from thaiplate.eval.paired import paired
+
+        ref, ref_rows = evaluate(args.data, args.against, args.batch_size)
+        pair = paired([r.ok for r in rows if not r.partial], [r.ok for r in ref_rows if not r.partial])
+        names = f"recognizer v{metrics['models']['recognizer']} vs v{ref['models']['recognizer']} ({args.against})"
+        print(
+            f"paired, {names}: right by both {pair.both}, only this {pair.only_a}, only the reference "
+            f"{pair.only_b}, neither {pair.neither}; exact {100 * pair.diff:+.2f} pt, sign-test p = {pair.p_value:.3g}"
+        )
+        metrics["paired"] = {"against": str(args.against), "reference": ref["models"], **pair.as_dict()}
     if args.out:
         write_report(args.out, metrics)
     if args.record:
@@ -58,6 +69,12 @@ def add_ocr_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="plot exact/CER by plate resolution (needs the difficulty columns `thaiplate synth ocr` writes)",
     )
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--against",
+        metavar="MODELS",
+        help="also read the same crops with a reference models directory and compare the two paired: "
+        "items right by only one reader, the exact difference and the sign-test (McNemar) p-value",
+    )
     p.add_argument(
         "--record", metavar="KEY", help="store the numbers under metrics.KEY in the model YAMLs + cards"
     )

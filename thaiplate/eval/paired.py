@@ -1,0 +1,56 @@
+"""Paired comparison of two readers on the same items: which items only one of them gets right.
+
+Why: two readers' exact rates on the same set are strongly correlated, so comparing the two rates as if
+they were independent hides what is signal. What matters is the discordant items (right by one reader
+only); the exact sign test on them (McNemar's exact test) says how often a split at least that lopsided
+happens by chance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from math import comb
+
+
+def sign_test_p(k: int, n: int) -> float:
+    """Two-sided exact binomial p-value of ``k`` successes in ``n`` fair coin flips (1.0 when ``n == 0``)."""
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(min(k, n - k) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """``a`` is the candidate, ``b`` the reference; ``diff = (only_a - only_b) / n``."""
+
+    n: int
+    both: int
+    only_a: int
+    only_b: int
+    neither: int
+
+    @property
+    def diff(self) -> float:
+        return (self.only_a - self.only_b) / self.n if self.n else 0.0
+
+    @property
+    def p_value(self) -> float:
+        return sign_test_p(self.only_a, self.only_a + self.only_b)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {**asdict(self), "diff": round(self.diff, 4), "p_value": round(self.p_value, 4)}
+
+
+def paired(ok_a: Sequence[bool], ok_b: Sequence[bool]) -> Paired:
+    if len(ok_a) != len(ok_b):
+        raise ValueError(f"paired comparison needs the same items: {len(ok_a)} vs {len(ok_b)}")
+    pairs = list(zip(ok_a, ok_b, strict=True))
+    return Paired(
+        n=len(pairs),
+        both=sum(a and b for a, b in pairs),
+        only_a=sum(a and not b for a, b in pairs),
+        only_b=sum(b and not a for a, b in pairs),
+        neither=sum(not a and not b for a, b in pairs),
+    )
