@@ -7,6 +7,8 @@ milliseconds do not. ``--record`` stores the table under ``metrics.input_size_sw
 ``models/detector.yaml`` and re-renders the card.
 
     scripts/detector-sizes --sizes 320x544,480x832,640x1120 [--images DIR] [--n 20] [--record]
+
+A size ``320x544+480x832`` is the base input plus a zoom pass (see ``OnnxDetector``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from thaiplate.detect import OnnxDetector
+from thaiplate.detect import OnnxDetector, input_sizes
 from thaiplate.eval.detector import evaluate, load_yolo_folder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +79,11 @@ def interleaved_latency(dets: dict[str, OnnxDetector], photos: list[bytes], n: i
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="scripts/detector-sizes", description=__doc__.split("\n")[0])
-    p.add_argument("--sizes", default="320x544,480x832,640x1120", help="comma-separated HxW export sizes")
+    p.add_argument(
+        "--sizes",
+        default="320x544,480x832,640x1120",
+        help="comma-separated HxW input sizes; HxW+HxW adds a zoom pass to a base size",
+    )
     p.add_argument("--weights", type=Path, default=REPO / "models" / "detector.pt")
     p.add_argument(
         "--images", type=Path, default=DEFAULT_IMAGES, help="labelled images (YOLO .txt beside them)"
@@ -98,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="detsizes-") as tmp:
         print(f"export {a.weights} ...", file=sys.stderr, flush=True)
-        models = export(a.weights, sizes[0], Path(tmp) / "models", a.yolo_python)
-        # explicit imgsz: $THAIPLATE_DETECTOR_IMGSZ must not turn every row into the same size
-        dets = {size: OnnxDetector.from_dir(models, threads=1, imgsz=size) for size in sizes}
+        models = export(a.weights, sizes[0].split("+")[0], Path(tmp) / "models", a.yolo_python)
+        # explicit sizes: $THAIPLATE_DETECTOR_IMGSZ must not turn every row into the same size
+        dets = {
+            size: OnnxDetector.from_dir(models, threads=1, imgsz=hw[0], zoom=hw[1:])
+            for size, hw in ((size, input_sizes(size)) for size in sizes)
+        }
         for size, det in dets.items():
             r = evaluate(det, samples)
             rows[size] = {k: r[k] for k in ("recall", "precision", "precision_filtered", "recall_by_width")}
@@ -110,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         rows[size]["cpu_ms_per_photo"] = cpu[size]
         rows[size]["latency_ratio"] = round(cpu[size] / base, 2)
-    print(f"{'input':<10}{'recall':>8}{'prec.f':>8}{'CPU ms':>9}{'ratio':>7}  recall by plate width")
+    print(f"{'input':<18}{'recall':>8}{'prec.f':>8}{'CPU ms':>9}{'ratio':>7}  recall by plate width")
     for size, r in rows.items():
         print(
-            f"{size:<10}{r['recall']:>8.3f}{r['precision_filtered']:>8.3f}{r['cpu_ms_per_photo']:>9.1f}"
+            f"{size:<18}{r['recall']:>8.3f}{r['precision_filtered']:>8.3f}{r['cpu_ms_per_photo']:>9.1f}"
             f"{r['latency_ratio']:>7.2f}  {r['recall_by_width']}"
         )
     result = {

@@ -53,6 +53,19 @@ def _extra_sections(metrics: dict[str, Any]) -> str:
     )
 
 
+def _zoom_row(meta: dict[str, Any], base: str) -> str:
+    from thaiplate.detect import input_hw
+
+    zoom = ["x".join(map(str, input_hw(z))) for z in meta.get("zoom") or []]
+    if not zoom:
+        return f"off (`$THAIPLATE_DETECTOR_IMGSZ={base}+480x832` turns one on)"
+    below = meta.get("zoom_below", 24)
+    return (
+        f"{', '.join(zoom)}: the same model again at that input; its boxes narrower than {below} px at the base "
+        "input are added before one NMS (small plates the base size misses)"
+    )
+
+
 def render(meta: dict[str, Any]) -> str:
     from thaiplate.detect import input_hw
 
@@ -81,6 +94,7 @@ def render(meta: dict[str, Any]) -> str:
 | architecture | YOLOv8n (ultralytics `yolov8n.yaml`), 1 class `plate`, trained **from scratch** (no pretrained weights) |
 | input | `images` float32 `(1, 3, {h}, {w})` by default{" (`$THAIPLATE_DETECTOR_IMGSZ`, e.g. `480x832`, overrides it)" if "dynamic" in meta.get("input", {}) else ""}, RGB /255, letterbox (pad 114, centred); trained at {train_imgsz} |
 | output | `output0` float32 `{tuple(meta.get("output", {}).get("shape", [1, 5, "A"]))}` = cx, cy, w, h, score in letterboxed pixels; no NMS inside |
+| zoom pass | {_zoom_row(meta, f"{h}x{w}")} |
 | serving thresholds | conf {meta.get("conf")}, NMS IoU {meta.get("iou")}, boxes taller than {meta.get("max_box_height", 1.0)} of the image dropped (`detector.yaml`) |
 | status / exported | {status} / {meta.get("exported", "?")} |
 
