@@ -110,6 +110,13 @@ def test_card_renders_the_input_size_sweep_as_a_table() -> None:
     assert "| 320x544 | 0.150 |" in card
 
 
+def test_card_says_whether_a_zoom_pass_is_on() -> None:
+    off = detector_card.render({"imgsz": [320, 544]})
+    assert "| zoom pass | off (`$THAIPLATE_DETECTOR_IMGSZ=320x544+480x832` turns one on) |" in off
+    on = detector_card.render({"imgsz": [320, 544], "zoom": [[640, 1120]], "zoom_below": 20})
+    assert "| zoom pass | 640x1120: " in on and "narrower than 20 px at the base input" in on
+
+
 def test_results_csv_columns_are_stripped(tmp_path: Path) -> None:
     (tmp_path / "results.csv").write_text("  epoch,  metrics/mAP50(B)\n1, 0.5\n2, 0.7\n")
     rows = read_results_csv(tmp_path)
