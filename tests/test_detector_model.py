@@ -105,6 +105,15 @@ def test_zoom_passes_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, 
         OnnxDetector.from_dir(MODELS)
 
 
+def test_zoom_pass_from_the_yaml(tmp_path: Path, meta: dict) -> None:
+    from thaiplate.detect import OnnxDetector, input_hw
+
+    (tmp_path / meta["file"]).symlink_to(MODELS / meta["file"])
+    (tmp_path / "detector.yaml").write_text(yaml.safe_dump({**meta, "zoom": [[480, 832]], "zoom_below": 30}))
+    det = OnnxDetector.from_dir(tmp_path)
+    assert det.imgsz == input_hw(meta["imgsz"]) and det.zoom == [(480, 832)] and det.zoom_below == 30.0
+
+
 def test_zoom_pass_adds_small_plates_only() -> None:
     """The zoom pass may only add boxes that are small at the base size; with ``zoom_below=0`` it adds
     nothing, so the base result comes back unchanged. On scenes shrunk so their plates are small, it
