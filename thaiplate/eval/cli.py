@@ -22,12 +22,19 @@ def _run_ocr(args: argparse.Namespace) -> int:
 
         ref, ref_rows = evaluate(args.data, args.against, args.batch_size)
         pair = paired([r.ok for r in rows if not r.partial], [r.ok for r in ref_rows if not r.partial])
-        names = f"recognizer v{metrics['models']['recognizer']} vs v{ref['models']['recognizer']} ({args.against})"
-        print(
-            f"paired, {names}: right by both {pair.both}, only this {pair.only_a}, only the reference "
-            f"{pair.only_b}, neither {pair.neither}; exact {100 * pair.diff:+.2f} pt, sign-test p = {pair.p_value:.3g}"
-        )
+        labelled = [(r, q) for r, q in zip(rows, ref_rows, strict=True) if r.province]
+        province = paired(*zip(*[(r.province_ok, q.province_ok) for r, q in labelled], strict=True)) if labelled else None
+        for kind, what, pr in (("recognizer", "exact", pair), ("classifier", "province top-1", province)):
+            if pr is None:
+                continue
+            names = f"{kind} v{metrics['models'][kind]} vs v{ref['models'][kind]} ({args.against})"
+            print(
+                f"paired, {names}: right by both {pr.both}, only this {pr.only_a}, only the reference "
+                f"{pr.only_b}, neither {pr.neither}; {what} {100 * pr.diff:+.2f} pt, sign-test p = {pr.p_value:.3g}"
+            )
         metrics["paired"] = {"against": str(args.against), "reference": ref["models"], **pair.as_dict()}
+        if province:
+            metrics["paired_province"] = province.as_dict()
     if args.out:
         write_report(args.out, metrics)
     if args.record:

@@ -46,6 +46,10 @@ class Row:
     def ok(self) -> bool:
         return self.reading is not None and compact(self.reading.text) == compact(self.text)
 
+    @property
+    def province_ok(self) -> bool:
+        return bool(self.provinces) and self.provinces[0].code == self.province
+
 
 def load_rows(folder: Path) -> list[Row]:
     rows = []
