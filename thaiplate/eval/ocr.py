@@ -80,7 +80,7 @@ def _text_block(rows: list[Row]) -> dict[str, float | None]:
 
 def _province_top1(rows: list[Row]) -> float | None:
     labelled = [r for r in rows if r.province]
-    return float(np.mean([r.provinces[0].code == r.province for r in labelled])) if labelled else None
+    return float(np.mean([r.province_ok for r in labelled])) if labelled else None
 
 
 def _latency(model: OnnxRecognizer | OnnxClassifier, rows: list[Row], repeats: int = 30) -> float | None:
@@ -249,7 +249,7 @@ def save_failures(rows: list[Row], png: str | Path, limit: int = 48) -> int:
     import matplotlib.pyplot as plt
 
     plt.rcParams["font.family"] = ["Loma", "Noto Sans Thai", "DejaVu Sans"]
-    bad = [r for r in rows if not r.ok or (r.province and r.provinces and r.provinces[0].code != r.province)]
+    bad = [r for r in rows if not r.ok or (r.province and r.provinces and not r.province_ok)]
     bad = bad[:limit]
     if not bad:
         return 0
