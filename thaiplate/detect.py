@@ -51,6 +51,7 @@ def input_hw(imgsz: int | str | Sequence[int]) -> tuple[int, int]:
 
 
 IMGSZ_ENV = "THAIPLATE_DETECTOR_IMGSZ"  # e.g. 480x832: more recall on small plates for 2.1x the detector time
+ZOOM_BELOW_PX = 24.0  # zoom passes add boxes narrower than this at the base input (tuned on synthetic val)
 
 
 def input_sizes(value: int | str | Sequence[Any]) -> list[tuple[int, int]]:
@@ -207,7 +208,7 @@ class OnnxDetector:
         max_det: int = 50,
         max_box_height: float = 1.0,
         zoom: Sequence[int | str | Sequence[int]] = (),
-        zoom_below: float = 24.0,
+        zoom_below: float = ZOOM_BELOW_PX,
         version: str = "unknown",
     ) -> None:
         """``max_box_height`` drops boxes taller than that fraction of the image: the model is trained on
@@ -236,7 +237,7 @@ class OnnxDetector:
         kwargs: dict[str, Any] = {
             "imgsz": sizes[0],
             "zoom": sizes[1:],
-            "zoom_below": float(cfg.get("zoom_below", 24.0)),
+            "zoom_below": float(cfg.get("zoom_below", ZOOM_BELOW_PX)),
             "conf": float(cfg.get("conf", 0.25)),
             "iou": float(cfg.get("iou", 0.45)),
             "max_box_height": float(cfg.get("max_box_height", 1.0)),

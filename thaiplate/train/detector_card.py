@@ -54,12 +54,12 @@ def _extra_sections(metrics: dict[str, Any]) -> str:
 
 
 def _zoom_row(meta: dict[str, Any], base: str) -> str:
-    from thaiplate.detect import input_hw
+    from thaiplate.detect import ZOOM_BELOW_PX, input_hw
 
     zoom = ["x".join(map(str, input_hw(z))) for z in meta.get("zoom") or []]
     if not zoom:
         return f"off (`$THAIPLATE_DETECTOR_IMGSZ={base}+480x832` turns one on)"
-    below = meta.get("zoom_below", 24)
+    below = f"{float(meta.get('zoom_below', ZOOM_BELOW_PX)):g}"
     return (
         f"{', '.join(zoom)}: the same model again at that input; its boxes narrower than {below} px at the base "
         "input are added before one NMS (small plates the base size misses)"
