@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from thaiplate.labels import PlateType
 from thaiplate.synth import fonts
 from thaiplate.synth.augment import AugmentConfig, augment_config, load_config
 
@@ -42,10 +43,13 @@ def _configs(config: str | None) -> tuple[AugmentConfig, dict]:
     return augment_config(raw), raw["scene"]
 
 
-def _ocr_item(i: int, seed: int, out: str, config: str | None) -> list[str]:
+def _ocr_item(i: int, seed: int, out: str, config: str | None, plate_type: str | None = None) -> list[str]:
     from thaiplate.synth.crops import ocr_sample
+    from thaiplate.synth.grammar import sample_plate
 
-    s = ocr_sample(np.random.default_rng([seed, i]), _configs(config)[0])
+    rng = np.random.default_rng([seed, i])
+    spec = sample_plate(rng, PlateType(plate_type)) if plate_type else None
+    s = ocr_sample(rng, _configs(config)[0], spec)
     name = f"images/{i:06d}.jpg"
     _write_jpg(Path(out) / name, s.image)
     d = s.degradation
@@ -81,7 +85,7 @@ def _run_parallel(fn: Callable[[int], object], n: int, workers: int, desc: str) 
 def cmd_ocr(args: argparse.Namespace) -> int:
     out = Path(args.out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    fn = partial(_ocr_item, seed=args.seed, out=str(out), config=args.config)
+    fn = partial(_ocr_item, seed=args.seed, out=str(out), config=args.config, plate_type=args.plate_type)
     with open(out / "labels.csv", "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(OCR_FIELDS + DIFFICULTY_FIELDS)
@@ -174,6 +178,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     o = s.add_parser("ocr", parents=[common], help="plate crops + labels.csv (file,text,province_code,plate_type + difficulty: detail_px,blur_px,noise_sd,jpeg_q)")
     o.add_argument("--n", type=int, required=True, help="number of crops")
     o.add_argument("--out", required=True, help="output folder")
+    o.add_argument("--plate-type", choices=[t.value for t in PlateType],
+                   help="only this kind of plate (a test set for one look); default: the engine's mix")
     o.set_defaults(func=_check_fonts(cmd_ocr))
 
     d = s.add_parser("detect", parents=[common], help="scenes with 0-3 plates in YOLO format + data.yaml")

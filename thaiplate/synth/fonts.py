@@ -40,6 +40,15 @@ FACES: dict[str, dict[str, float]] = {
         "Loma-Bold.ttf": 0.7,
         "Waree-Bold.ttf": 0.7,
     },
+    # Land Transport Act number lines as real ones look: light, tall, condensed DIN-like digits
+    # (the bold "digits" faces made the real yellow NN-NNNN plates read as Thai letters)
+    "lta_digits": {
+        "DejaVuSansCondensed.ttf": 2.0,
+        "Garuda.ttf": 1.0,
+        "Umpush.ttf": 1.0,
+        "Loma.ttf": 1.0,
+        "Umpush-Light.ttf": 0.5,
+    },
     # province line: a smaller, lighter sans, usually with small loops
     "province": {
         "Loma.ttf": 2.0,

@@ -54,6 +54,7 @@ class TextStyle:
     stroke_one: float = 0.0  # share of plates whose 1s are plain bars with a short flag
     p_weight: float = 0.0  # share of plates whose strokes are made heavier or lighter than the face
     weight: tuple[float, float] = (-0.03, 0.07)  # stroke change per side, fraction of the digit height
+    lta_light: float = 0.0  # share of Land Transport Act plates drawn as real ones look (:func:`lta_number_mask`)
 
 
 @dataclass
@@ -175,6 +176,36 @@ def registration_mask(text: str, height: float, rng: np.random.Generator, style:
     return _reweight(mask, height, style, rng)
 
 
+def _bar(w: int, h: int, top: int, height: int) -> tuple[np.ndarray, int]:
+    """A filled ``w``×``h`` bar whose top is ``top`` px below the cap line of ``height`` px digits."""
+    pad = 2
+    mask = np.zeros((height + 2 * pad, w + 2 * pad), np.uint8)
+    mask[pad + top : pad + top + h, pad : pad + w] = 255
+    return mask, pad + height
+
+
+def lta_number_mask(text: str, height: float, rng: np.random.Generator) -> np.ndarray:
+    """``NN-NNNN`` as on real Land Transport Act plates: light, condensed digits set wide apart, 1s as plain
+    bars and a short thick hyphen at mid-height (real yellow plates drawn in the bold faces read as Thai
+    letters: "31-9042" -> "3ฐ 9042")."""
+    font, h = _pick(rng, "lta_digits"), int(round(height))
+    condense, stem = rng.uniform(0.6, 0.85), max(2, int(round(height * rng.uniform(0.09, 0.13))))
+    parts: list[tuple[np.ndarray, int]] = []
+    gaps: list[int] = []
+    for i, ch in enumerate(text):
+        if ch == "1":
+            parts.append(_bar(stem, h, 0, h))
+        elif ch == "-":
+            thick = max(2, int(round(height * rng.uniform(0.09, 0.14))))
+            parts.append(_bar(int(round(height * rng.uniform(0.2, 0.32))), thick, (h - thick) // 2, h))
+        else:
+            parts.append(_segment_mask(ch, font, height, "0", condense))
+        if i + 1 < len(text):
+            hyphen = "-" in (ch, text[i + 1])
+            gaps.append(int(height * (rng.uniform(0.08, 0.22) if hyphen else rng.uniform(0.04, 0.12))))
+    return _hstack_baseline(parts, gaps)[0]
+
+
 def plain_mask(text: str, height: float, rng: np.random.Generator, role: str, ref: str) -> np.ndarray:
     return _segment_mask(text, _pick(rng, role), height, ref, rng.uniform(0.85, 1.05))[0]
 
@@ -265,6 +296,15 @@ def render_plate(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1
         h2 = hmm * s * rng.uniform(0.09, 0.12)
         boxes.append(_place(ink, plain_mask(spec.lines[1], h2, rng, "province", "ก"), W / 2, H * 0.49, usable))
         boxes.append(_place(ink, registration_mask(spec.lines[2], h1, rng, style), W / 2, H * 0.77, usable))
+    elif chance(rng, style.lta_light):
+        # real LTA plates: a small THAILAND line, a tall light number line, the DLT emblem left of the province
+        h1 = hmm * s * rng.uniform(0.06, 0.09)
+        boxes.append(_place(ink, plain_mask(spec.lines[0], h1, rng, "latin", "H"), W / 2, H * 0.13, usable * 0.6))
+        h2 = hmm * s * rng.uniform(0.42, 0.52)
+        boxes.append(_place(ink, lta_number_mask(spec.lines[1], h2, rng), W / 2, H * 0.5, usable))
+        h3 = hmm * s * rng.uniform(0.07, 0.1)
+        boxes.append(_place(ink, plain_mask(spec.lines[2], h3, rng, "province", "ก"), W / 2, H * 0.87, usable * 0.7))
+        cv2.circle(ink, (int(margin + h3), int(H * 0.87)), max(2, int(h3 * 0.7)), 255, max(1, int(h3 * 0.2)))
     else:
         h1 = hmm * s * rng.uniform(0.09, 0.11)
         boxes.append(_place(ink, plain_mask(spec.lines[0], h1, rng, "latin", "H"), W / 2, H * 0.15, usable))
