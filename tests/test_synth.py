@@ -391,3 +391,54 @@ def test_confusable_letter_draws_look_alikes_by_group_weight():
     lta = sample_plate(rng, PlateType.COMMERCIAL)
     before = rng.bit_generator.state
     assert confusable_letter(lta, rng, groups) == lta and rng.bit_generator.state == before
+
+
+def test_lta_number_line_has_plain_bar_ones_and_a_mid_height_hyphen():
+    """The real-look LTA number: every 1 is a full-height bar, the hyphen a short bar at mid-height, and
+    the digits are lighter than the bold registration faces (less ink per digit)."""
+    from thaiplate.synth.render import lta_number_mask, registration_mask
+
+    h = 60
+    mask = lta_number_mask("11-1111", h, np.random.default_rng(3)) > 127
+    cols = mask.sum(axis=0)
+    full = cols >= h - 2  # columns inked over the whole digit height: the bars of the 1s
+    runs = np.flatnonzero(np.diff(np.r_[0, full.astype(int), 0]) == 1)
+    assert len(runs) == 6  # six 1s, six separate bars
+    short = (cols > 0) & (cols < h // 4)  # the hyphen: a run of short columns between the bars
+    rows = np.flatnonzero(mask[:, short].any(axis=1))
+    centre = (rows.min() + rows.max()) / 2 - (mask.shape[0] - h) / 2
+    assert abs(centre - h / 2) < h * 0.12
+    # faces are drawn at random: compare the mean ink of 20 draws (measured ratio 0.57-0.66)
+    light = np.mean([(lta_number_mask("80-8080", h, np.random.default_rng(i)) > 127).sum() for i in range(20)])
+    bold = np.mean([(registration_mask("80-8080", h, np.random.default_rng(i)) > 127).sum() for i in range(20)])
+    assert light < 0.8 * bold
+
+
+def test_lta_light_redraws_only_commercial_plates_and_is_free_when_off():
+    """p_lta_light 1 changes Land Transport Act plates (taller number line) and leaves other kinds and the
+    random stream alone; at 0 the render is the committed engine's."""
+    from thaiplate.synth.render import TextStyle
+
+    rng = np.random.default_rng(11)
+    lta, car = sample_plate(rng, PlateType.COMMERCIAL), sample_plate(rng, PlateType.PRIVATE_CAR)
+    for spec in (lta, car):
+        a, b = render_plate(spec, np.random.default_rng(2)), render_plate(spec, np.random.default_rng(2), style=TextStyle())
+        assert np.array_equal(a.rgb, b.rgb)
+    same = render_plate(car, np.random.default_rng(2), style=TextStyle(lta_light=1.0))
+    assert np.array_equal(same.rgb, render_plate(car, np.random.default_rng(2)).rgb)
+    old, new = render_plate(lta, np.random.default_rng(2)), render_plate(lta, np.random.default_rng(2), style=TextStyle(lta_light=1.0))
+    number_h = [(p.text_boxes[1][3] - p.text_boxes[1][1]) / p.rgb.shape[0] for p in (old, new)]
+    assert number_h[1] > number_h[0] and 0.38 < number_h[1] < 0.56
+    assert len(new.text_boxes) == 3
+
+
+def test_cli_ocr_plate_type_makes_a_one_kind_test_set(tmp_path):
+    from thaiplate.cli import main
+
+    out = tmp_path / "lta"
+    config = ROOT / "thaiplate/configs/synth-ocr-v18.yaml"
+    assert main(["synth", "ocr", "--n", "16", "--seed", "3", "--workers", "1", "--plate-type", "commercial",
+                 "--config", str(config), "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "labels.csv").open(encoding="utf-8")))
+    assert len(rows) == 16 and {r["plate_type"] for r in rows} == {"commercial"}
+    assert all(labels.PATTERNS["commercial"].fullmatch(r["text"]) for r in rows)
