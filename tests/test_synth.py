@@ -442,3 +442,26 @@ def test_cli_ocr_plate_type_makes_a_one_kind_test_set(tmp_path):
     rows = list(csv.DictReader((out / "labels.csv").open(encoding="utf-8")))
     assert len(rows) == 16 and {r["plate_type"] for r in rows} == {"commercial"}
     assert all(labels.PATTERNS["commercial"].fullmatch(r["text"]) for r in rows)
+
+
+def test_preview_keeps_one_kind_of_plate_on_both_sides(tmp_path):
+    """--plate-type: synthetic tiles of that kind only, and real crops whose text fits its grammar."""
+    import cv2
+
+    from thaiplate.cli import main
+    from thaiplate.synth.preview import real_rows
+
+    real = tmp_path / "real"
+    (real / "crops").mkdir(parents=True)
+    texts = ["1กข 1234", "71-4080", "ฆฏ 6644", "31-9042"]
+    for i, _ in enumerate(texts):
+        cv2.imwrite(str(real / "crops" / f"{i}.png"), np.full((60, 135, 3), 200, np.uint8))
+    (real / "labels.csv").write_text("file,text,province_code\n" + "".join(f"crops/{i}.png,{t},\n" for i, t in enumerate(texts)),
+                                     encoding="utf-8")
+    assert [r["text"] for r in real_rows(str(real), 8, PlateType.COMMERCIAL)] == ["71-4080", "31-9042"]
+    assert len(real_rows(str(real), 8)) == 4 and len(real_rows(str(real), 2)) == 2
+    out = tmp_path / "sheet.png"
+    assert main(["synth", "preview", "--n", "4", "--cols", "2", "--plate-type", "commercial", "--real", str(real),
+                 "--out", str(out)]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet.shape[0] == 2 * (90 + 22) and sheet.shape[1] == 2 * 2 * 200 + 12  # 2 rows; real | gap | synth

@@ -48,8 +48,7 @@ def _ocr_item(i: int, seed: int, out: str, config: str | None, plate_type: str |
     from thaiplate.synth.grammar import sample_plate
 
     rng = np.random.default_rng([seed, i])
-    spec = sample_plate(rng, PlateType(plate_type)) if plate_type else None
-    s = ocr_sample(rng, _configs(config)[0], spec)
+    s = ocr_sample(rng, _configs(config)[0], sample_plate(rng, PlateType(plate_type) if plate_type else None))
     name = f"images/{i:06d}.jpg"
     _write_jpg(Path(out) / name, s.image)
     d = s.degradation
@@ -147,7 +146,8 @@ def _merge_labels(parts: list[Path], out: Path) -> None:
 def cmd_preview(args: argparse.Namespace) -> int:
     from thaiplate.synth.preview import contact_sheet
 
-    sheet = contact_sheet(args.n, args.seed, args.config, real_dir=args.real, cols=args.cols)
+    plate_type = PlateType(args.plate_type) if args.plate_type else None
+    sheet = contact_sheet(args.n, args.seed, args.config, real_dir=args.real, cols=args.cols, plate_type=plate_type)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(f"wrote {args.out}")
@@ -207,4 +207,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--cols", type=int, default=5)
     v.add_argument("--real", help="folder of real crops with labels.csv to show side by side")
     v.add_argument("--out", default="synth-preview.png", help="PNG to write")
+    v.add_argument("--plate-type", choices=[t.value for t in PlateType],
+                   help="only this kind of plate (real crops: those whose text fits its grammar)")
     v.set_defaults(func=_check_fonts(cmd_preview))
