@@ -43,12 +43,12 @@ def _configs(config: str | None) -> tuple[AugmentConfig, dict]:
     return augment_config(raw), raw["scene"]
 
 
-def _ocr_item(i: int, seed: int, out: str, config: str | None, plate_type: str | None = None) -> list[str]:
+def _ocr_item(i: int, seed: int, out: str, config: str | None, plate_type: PlateType | None = None) -> list[str]:
     from thaiplate.synth.crops import ocr_sample
     from thaiplate.synth.grammar import sample_plate
 
     rng = np.random.default_rng([seed, i])
-    s = ocr_sample(rng, _configs(config)[0], sample_plate(rng, PlateType(plate_type) if plate_type else None))
+    s = ocr_sample(rng, _configs(config)[0], sample_plate(rng, plate_type))
     name = f"images/{i:06d}.jpg"
     _write_jpg(Path(out) / name, s.image)
     d = s.degradation
@@ -146,8 +146,7 @@ def _merge_labels(parts: list[Path], out: Path) -> None:
 def cmd_preview(args: argparse.Namespace) -> int:
     from thaiplate.synth.preview import contact_sheet
 
-    plate_type = PlateType(args.plate_type) if args.plate_type else None
-    sheet = contact_sheet(args.n, args.seed, args.config, real_dir=args.real, cols=args.cols, plate_type=plate_type)
+    sheet = contact_sheet(args.n, args.seed, args.config, real_dir=args.real, cols=args.cols, plate_type=args.plate_type)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(f"wrote {args.out}")
@@ -178,7 +177,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     o = s.add_parser("ocr", parents=[common], help="plate crops + labels.csv (file,text,province_code,plate_type + difficulty: detail_px,blur_px,noise_sd,jpeg_q)")
     o.add_argument("--n", type=int, required=True, help="number of crops")
     o.add_argument("--out", required=True, help="output folder")
-    o.add_argument("--plate-type", choices=[t.value for t in PlateType],
+    o.add_argument("--plate-type", type=PlateType, choices=list(PlateType),
                    help="only this kind of plate (a test set for one look); default: the engine's mix")
     o.set_defaults(func=_check_fonts(cmd_ocr))
 
@@ -207,6 +206,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--cols", type=int, default=5)
     v.add_argument("--real", help="folder of real crops with labels.csv to show side by side")
     v.add_argument("--out", default="synth-preview.png", help="PNG to write")
-    v.add_argument("--plate-type", choices=[t.value for t in PlateType],
+    v.add_argument("--plate-type", type=PlateType, choices=list(PlateType),
                    help="only this kind of plate (real crops: those whose text fits its grammar)")
     v.set_defaults(func=_check_fonts(cmd_preview))
