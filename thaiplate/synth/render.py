@@ -113,20 +113,30 @@ def _split_registration(text: str) -> list[tuple[str, str]]:
     return runs
 
 
+BAR_PAD = 2  # empty border around drawn bars, as around rendered glyphs
+
+
+def _bar(w: int, h: int, top: int, height: int) -> tuple[np.ndarray, int]:
+    """A filled ``w``×``h`` bar whose top is ``top`` px below the cap line of ``height`` px digits."""
+    mask = np.zeros((height + 2 * BAR_PAD, w + 2 * BAR_PAD), np.uint8)
+    mask[BAR_PAD + top : BAR_PAD + top + h, BAR_PAD : BAR_PAD + w] = 255
+    return mask, BAR_PAD + height
+
+
 def _stroke_one(height: float, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """A "1" drawn as a plain bar with a short flag, as on many real plates (the free digit faces all
     have a long flag, and real plain ones were read as nothing or as ว); returns (mask, baseline)."""
-    pad, h = 2, int(round(height))
+    h = int(round(height))
     w = max(2, int(round(height * rng.uniform(0.11, 0.17))))
     flag = int(round(w * rng.uniform(0.0, 0.9)))
-    mask = np.zeros((h + 2 * pad, w + flag + 2 * pad), np.uint8)
-    x0 = pad + flag
-    mask[pad : pad + h, x0 : x0 + w] = 255
+    stem, baseline = _bar(w, h, 0, h)
+    mask = np.pad(stem, ((0, 0), (flag, 0)))
     if flag:
+        x0, pad = BAR_PAD + flag, BAR_PAD
         drop = int(round(height * rng.uniform(0.1, 0.2)))
         pts = np.array([[x0, pad], [x0 + 1, pad], [pad, pad + drop + w // 2], [pad, pad + drop]], np.int32)
         cv2.fillConvexPoly(mask, pts, 255)
-    return mask, pad + h
+    return mask, baseline
 
 
 def _digit_run(chars: str, font: str, height: float, condense: float, stroke_one: float,
@@ -174,14 +184,6 @@ def registration_mask(text: str, height: float, rng: np.random.Generator, style:
             gaps.append(int(height * (rng.uniform(0.25, 0.45) if space else rng.uniform(0.04, 0.12))))
     mask, _ = _hstack_baseline(parts, gaps)
     return _reweight(mask, height, style, rng)
-
-
-def _bar(w: int, h: int, top: int, height: int) -> tuple[np.ndarray, int]:
-    """A filled ``w``×``h`` bar whose top is ``top`` px below the cap line of ``height`` px digits."""
-    pad = 2
-    mask = np.zeros((height + 2 * pad, w + 2 * pad), np.uint8)
-    mask[pad + top : pad + top + h, pad : pad + w] = 255
-    return mask, pad + height
 
 
 def lta_number_mask(text: str, height: float, rng: np.random.Generator) -> np.ndarray:
