@@ -465,3 +465,34 @@ def test_preview_keeps_one_kind_of_plate_on_both_sides(tmp_path):
                  "--out", str(out)]) == 0
     sheet = cv2.imread(str(out))
     assert sheet.shape[0] == 2 * (90 + 22) and sheet.shape[1] == 2 * 2 * 200 + 12  # 2 rows; real | gap | synth
+
+
+def test_packaged_ofl_faces_map_every_plate_consonant_and_match_their_checksums():
+    """The shipped OFL faces are the files their README names (sha256), each with its licence, and each
+    maps all 42 plate consonants to glyphs (its cmap; a missing one would draw the empty-glyph box)."""
+    import hashlib
+    import re
+
+    ttlib = pytest.importorskip("fontTools.ttLib")
+    readme = (fonts.PACKAGE_FONTS / "README.md").read_text(encoding="utf-8")
+    listed = dict(re.findall(r"`([\w-]+\.woff)` \|[^|]+\|[^|]+\| `([0-9a-f]{64})`", readme))
+    assert set(listed) == set(fonts.FACES["letters_ofl"]) and len(listed) == 4
+    for name, digest in listed.items():
+        path = fonts.PACKAGE_FONTS / name
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+        assert (fonts.PACKAGE_FONTS / f"OFL-{name.removesuffix('-thai-700-normal.woff')}.txt").is_file()
+        cmap = ttlib.TTFont(str(path)).getBestCmap()
+        assert [ch for ch in labels.CONSONANTS if ord(ch) not in cmap] == [], name
+        assert ord("5") not in cmap  # Thai subset: the digits come from the digit faces
+
+
+def test_ofl_letters_change_the_letter_face_only_when_asked():
+    """ofl_letters 1 draws the series letters in a packaged face (another mask); 0 draws no random number."""
+    from thaiplate.synth.render import TextStyle, registration_mask
+
+    off_a, off_b = np.random.default_rng(6), np.random.default_rng(6)
+    plain = registration_mask("1กข 2345", 40, off_a, TextStyle(ofl_letters=0.0))
+    assert np.array_equal(plain, registration_mask("1กข 2345", 40, off_b))
+    assert off_a.random() == off_b.random()
+    ofl = registration_mask("1กข 2345", 40, np.random.default_rng(6), TextStyle(ofl_letters=1.0))
+    assert ofl.shape != plain.shape or not np.array_equal(ofl, plain)

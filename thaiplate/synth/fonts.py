@@ -13,7 +13,9 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-FONT_DIRS = [Path("/usr/share/fonts/truetype"), Path("/usr/local/share/fonts"), Path.home() / ".fonts"]
+# the package's own OFL faces (thaiplate/data/fonts/README.md) ship with it; the rest come from Debian
+PACKAGE_FONTS = Path(__file__).resolve().parents[1] / "data" / "fonts"
+FONT_DIRS = [PACKAGE_FONTS, Path("/usr/share/fonts/truetype"), Path("/usr/local/share/fonts"), Path.home() / ".fonts"]
 INSTALL_HINT = (
     "Thai plate fonts are missing. Install them with:\n"
     "  sudo apt-get update && sudo apt-get install -y fonts-thai-tlwg fonts-noto-core fonts-dejavu-extra\n"
@@ -31,6 +33,15 @@ FACES: dict[str, dict[str, float]] = {
         "Umpush-Bold.ttf": 1.0,
         "Waree-Bold.ttf": 1.0,
         "NotoLoopedThai-Bold.ttf": 0.7,
+    },
+    # line-1 consonants in modern loopless OFL faces not packaged by Debian (Kanit, Prompt, IBM Plex Sans
+    # Thai) and looped Sarabun: more letter shapes for the reader, whose real errors are mostly series
+    # letters (ก/ภ, ฎ/ฏ, ม/ป, ฮ/ซ); used on TextStyle.ofl_letters of the plates
+    "letters_ofl": {
+        "kanit-thai-700-normal.woff": 1.0,
+        "prompt-thai-700-normal.woff": 1.0,
+        "ibm-plex-sans-thai-thai-700-normal.woff": 1.0,
+        "sarabun-thai-700-normal.woff": 0.5,
     },
     # line-1 digits: tall, condensed, DIN-like
     "digits": {
@@ -90,7 +101,7 @@ def _index() -> dict[str, str]:
     found: dict[str, str] = {}
     for d in _search_dirs():
         if d.is_dir():
-            for p in d.rglob("*.ttf"):
+            for p in (*d.rglob("*.ttf"), *d.rglob("*.woff")):
                 found.setdefault(p.name, str(p))
     return found
 

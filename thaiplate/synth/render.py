@@ -55,6 +55,7 @@ class TextStyle:
     p_weight: float = 0.0  # share of plates whose strokes are made heavier or lighter than the face
     weight: tuple[float, float] = (-0.03, 0.07)  # stroke change per side, fraction of the digit height
     lta_light: float = 0.0  # share of Land Transport Act plates drawn as real ones look (:func:`lta_number_mask`)
+    ofl_letters: float = 0.0  # share of plates whose series letters use the packaged OFL faces ("letters_ofl")
 
 
 @dataclass
@@ -166,6 +167,8 @@ def _reweight(mask: np.ndarray, height: float, style: TextStyle, rng: np.random.
 def registration_mask(text: str, height: float, rng: np.random.Generator, style: TextStyle = TextStyle()) -> np.ndarray:
     """Line-1 style text: condensed bold digits + bold Thai consonants, digit height = ``height``."""
     digit_font, letter_font = _pick(rng, "digits"), _pick(rng, "letters")
+    if chance(rng, style.ofl_letters):
+        letter_font = _pick(rng, "letters_ofl")
     letter_body = height * rng.uniform(0.72, 0.9)
     d_condense, l_condense = rng.uniform(0.72, 0.95), rng.uniform(0.8, 1.0)
     parts: list[tuple[np.ndarray, int]] = []
