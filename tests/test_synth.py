@@ -496,3 +496,17 @@ def test_ofl_letters_change_the_letter_face_only_when_asked():
     assert off_a.random() == off_b.random()
     ofl = registration_mask("1กข 2345", 40, np.random.default_rng(6), TextStyle(ofl_letters=1.0))
     assert ofl.shape != plain.shape or not np.array_equal(ofl, plain)
+
+
+def test_ofl_faces_hold_a_face_out():
+    """ofl_faces keeps only the named files: a held-out face is never drawn, an unknown one is an error."""
+    from thaiplate.synth.render import _pick
+
+    only = ("kanit-thai-700-normal.woff", "prompt-thai-700-normal.woff")
+    rng = np.random.default_rng(0)
+    picked = {Path(_pick(rng, "letters_ofl", only)).name for _ in range(60)}
+    assert picked == set(only)
+    with pytest.raises(ValueError, match="letters_ofl"):
+        _pick(rng, "letters_ofl", ("nope.woff",))
+    cfg = augment_config(load_config(None) | {"augment": {**load_config(None)["augment"], "ofl_faces": list(only)}})
+    assert cfg.text_style.ofl_faces == only

@@ -61,11 +61,12 @@ class AugmentConfig:
     soft_fade: tuple[float, float] = (0.0, 0.45)
     p_lta_light: float = 0.0
     p_ofl_letters: float = 0.0
+    ofl_faces: tuple[str, ...] = ()
 
     @property
     def text_style(self) -> TextStyle:
         return TextStyle(stroke_one=self.p_stroke_one, p_weight=self.p_weight, weight=self.weight,
-                         lta_light=self.p_lta_light, ofl_letters=self.p_ofl_letters)
+                         lta_light=self.p_lta_light, ofl_letters=self.p_ofl_letters, ofl_faces=self.ofl_faces)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:

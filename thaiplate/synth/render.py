@@ -7,6 +7,7 @@ motorcycle 3-line plates (17.2 × 22 cm) and Land Transport Act 3-line plates (2
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -56,6 +57,7 @@ class TextStyle:
     weight: tuple[float, float] = (-0.03, 0.07)  # stroke change per side, fraction of the digit height
     lta_light: float = 0.0  # share of Land Transport Act plates drawn as real ones look (:func:`lta_number_mask`)
     ofl_letters: float = 0.0  # share of plates whose series letters use the packaged OFL faces ("letters_ofl")
+    ofl_faces: tuple[str, ...] = ()  # only these "letters_ofl" files (empty: all): hold a face out of training
 
 
 @dataclass
@@ -66,8 +68,13 @@ class RenderedPlate:
     text_boxes: list[tuple[int, int, int, int]]  # per printed line, x1 y1 x2 y2 (for occlusion rules)
 
 
-def _pick(rng: np.random.Generator, role: str) -> str:
+def _pick(rng: np.random.Generator, role: str, only: tuple[str, ...] = ()) -> str:
+    """A font file of ``role`` by its weight; ``only`` keeps just those file names."""
     choices = fonts.find_fonts().choices(role)
+    if only:
+        choices = tuple(c for c in choices if os.path.basename(c[0]) in only)
+        if not choices:
+            raise ValueError(f"none of {list(only)} is a {role!r} face")
     w = np.array([c[1] for c in choices])
     return choices[int(rng.choice(len(choices), p=w / w.sum()))][0]
 
@@ -168,7 +175,7 @@ def registration_mask(text: str, height: float, rng: np.random.Generator, style:
     """Line-1 style text: condensed bold digits + bold Thai consonants, digit height = ``height``."""
     digit_font, letter_font = _pick(rng, "digits"), _pick(rng, "letters")
     if chance(rng, style.ofl_letters):
-        letter_font = _pick(rng, "letters_ofl")
+        letter_font = _pick(rng, "letters_ofl", style.ofl_faces)
     letter_body = height * rng.uniform(0.72, 0.9)
     d_condense, l_condense = rng.uniform(0.72, 0.95), rng.uniform(0.8, 1.0)
     parts: list[tuple[np.ndarray, int]] = []
