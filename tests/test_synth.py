@@ -302,16 +302,23 @@ def test_dealer_frame_surrounds_the_plate_and_leaves_its_box_alone():
     assert (np.abs(bare.astype(int) - bg).sum(-1) > 10)[ring].mean() < 0.3  # no frame: background around
 
 
-def test_stroke_one_draws_plain_bars_and_is_free_when_off():
-    """p_stroke_one 1 draws every 1 as a bar (a different mask); 0 draws no random number (old seeds hold)."""
+def _free_when_off_other_mask_when_on(text: str, seed: int, field: str) -> np.ndarray:
+    """Line-1 mask with the TextStyle ``field`` at 0 is the default one and draws no extra random number
+    (old seeds hold); at 1 it is another mask, which is returned."""
     from thaiplate.synth.render import TextStyle, registration_mask
 
-    off_a, off_b = np.random.default_rng(4), np.random.default_rng(4)
-    plain = registration_mask("1กข 1111", 40, off_a, TextStyle(stroke_one=0.0))
-    assert np.array_equal(plain, registration_mask("1กข 1111", 40, off_b))
+    off_a, off_b = np.random.default_rng(seed), np.random.default_rng(seed)
+    plain = registration_mask(text, 40, off_a, TextStyle(**{field: 0.0}))
+    assert np.array_equal(plain, registration_mask(text, 40, off_b))
     assert off_a.random() == off_b.random()
-    bars = registration_mask("1กข 1111", 40, np.random.default_rng(4), TextStyle(stroke_one=1.0))
-    assert bars.shape != plain.shape or not np.array_equal(bars, plain)
+    on = registration_mask(text, 40, np.random.default_rng(seed), TextStyle(**{field: 1.0}))
+    assert on.shape != plain.shape or not np.array_equal(on, plain)
+    return on
+
+
+def test_stroke_one_draws_plain_bars_and_is_free_when_off():
+    """p_stroke_one 1 draws every 1 as a bar (a different mask); 0 draws no random number (old seeds hold)."""
+    bars = _free_when_off_other_mask_when_on("1กข 1111", 4, "stroke_one")
     # sanity: the bars stand the full digit height (40 px) on the common baseline
     cols = (bars > 127).sum(axis=0)
     assert cols.max() >= 38
@@ -488,14 +495,7 @@ def test_packaged_ofl_faces_map_every_plate_consonant_and_match_their_checksums(
 
 def test_ofl_letters_change_the_letter_face_only_when_asked():
     """ofl_letters 1 draws the series letters in a packaged face (another mask); 0 draws no random number."""
-    from thaiplate.synth.render import TextStyle, registration_mask
-
-    off_a, off_b = np.random.default_rng(6), np.random.default_rng(6)
-    plain = registration_mask("1กข 2345", 40, off_a, TextStyle(ofl_letters=0.0))
-    assert np.array_equal(plain, registration_mask("1กข 2345", 40, off_b))
-    assert off_a.random() == off_b.random()
-    ofl = registration_mask("1กข 2345", 40, np.random.default_rng(6), TextStyle(ofl_letters=1.0))
-    assert ofl.shape != plain.shape or not np.array_equal(ofl, plain)
+    _free_when_off_other_mask_when_on("1กข 2345", 6, "ofl_letters")
 
 
 def test_ofl_faces_hold_a_face_out():
