@@ -45,10 +45,8 @@ def _configs(config: str | None) -> tuple[AugmentConfig, dict]:
 
 def _ocr_item(i: int, seed: int, out: str, config: str | None, plate_type: PlateType | None = None) -> list[str]:
     from thaiplate.synth.crops import ocr_sample
-    from thaiplate.synth.grammar import sample_plate
 
-    rng = np.random.default_rng([seed, i])
-    s = ocr_sample(rng, _configs(config)[0], sample_plate(rng, plate_type))
+    s = ocr_sample(np.random.default_rng([seed, i]), _configs(config)[0], plate_type=plate_type)
     name = f"images/{i:06d}.jpg"
     _write_jpg(Path(out) / name, s.image)
     d = s.degradation

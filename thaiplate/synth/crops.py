@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from thaiplate.labels import PlateType
 from thaiplate.synth import fonts
 from thaiplate.synth.augment import (
     AugmentConfig,
@@ -151,9 +152,11 @@ class OcrSample:
         return cls(out, spec, plate_px, d)
 
 
-def ocr_sample(rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None) -> OcrSample:
-    """One degraded plate crop and its label."""
-    spec = spec or sample_plate(rng)
+def ocr_sample(
+    rng: np.random.Generator, cfg: AugmentConfig, spec: PlateSpec | None = None, plate_type: PlateType | None = None
+) -> OcrSample:
+    """One degraded plate crop and its label; without ``spec``, a random plate (of ``plate_type`` if given)."""
+    spec = spec or sample_plate(rng, plate_type)
     if chance(rng, cfg.p_double_letter):
         spec = double_letter(spec)
     if chance(rng, cfg.p_confusable_letter):

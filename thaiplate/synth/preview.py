@@ -13,7 +13,6 @@ from thaiplate.labels import PlateType, pattern_for
 from thaiplate.synth import fonts
 from thaiplate.synth.augment import augment_config, load_config
 from thaiplate.synth.crops import ocr_sample
-from thaiplate.synth.grammar import sample_plate
 
 TILE = (200, 90)  # w, h of each crop on the sheet
 CAPTION = 22
@@ -51,8 +50,7 @@ def contact_sheet(n: int, seed: int, config: str | None = None, real_dir: str | 
     cfg = augment_config(load_config(config))
     synth = []
     for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        s = ocr_sample(rng, cfg, sample_plate(rng, plate_type))
+        s = ocr_sample(np.random.default_rng([seed, i]), cfg, plate_type=plate_type)
         synth.append(_tile(s.image, f"synth {s.spec.text} {s.spec.plate_type.value}", (30, 60, 140)))
     sheet = _grid(synth, cols)
     if not real_dir:
