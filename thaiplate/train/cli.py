@@ -92,6 +92,15 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_soup(args: argparse.Namespace) -> int:
+    from thaiplate.train.soup import write_soup
+
+    path = write_soup([Path(m) for m in args.members], Path(args.template), Path(args.out))
+    print(f"averaged {len(args.members)} members into {path}; export it with "
+          f"`thaiplate train export {args.kind} --run {args.out}`")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train the recogniser, province classifier or detector")
     sub = p.add_subparsers(dest="train_task", metavar="TASK")
@@ -106,6 +115,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--version", default="1")
     e.add_argument("--note", default="", help="free text stored in the YAML (e.g. 'early checkpoint')")
     e.set_defaults(func=_run_export)
+
+    s = sub.add_parser(
+        "soup",
+        help="average the weights of fine-tunes of one model into a run checkpoint (export it like a run)",
+        description="Uniform weight average ('model soup') of fine-tunes that share one starting point. "
+        "Members are exported state dicts (models/recognizer.pt) or run checkpoints (runs/X/best.pt).",
+    )
+    s.add_argument("kind", choices=["recognizer", "classifier"])
+    s.add_argument("--members", nargs="+", required=True, help="two or more weight files to average")
+    s.add_argument("--template", required=True, help="run folder whose best.pt gives the training config")
+    s.add_argument("--out", required=True, help="run folder to write best.pt into")
+    s.set_defaults(func=_run_soup)
 
     for module_name, func_name in EXTRA_TASKS.values():
         try:

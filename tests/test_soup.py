@@ -1,0 +1,81 @@
+"""Weight averaging ("model soup"): the mean is exact, counters are kept, mismatches are refused, and a soup
+checkpoint goes through `thaiplate train soup` and `train export` like a trained run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+ort = pytest.importorskip("onnxruntime")
+
+from thaiplate.nets import ProvinceNet  # noqa: E402
+from thaiplate.train.soup import SoupError, average_states  # noqa: E402
+
+SMALL = {"widths": [8, 8, 16, 16], "blocks": [1, 1, 1, 1], "dropout": 0.0}
+
+
+def _net(seed: int) -> ProvinceNet:
+    torch.manual_seed(seed)
+    net = ProvinceNet(**SMALL)
+    for mod in net.modules():  # distinct BatchNorm statistics per member, so averaging them is checked too
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-1, 1)
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.num_batches_tracked.fill_(seed + 1)
+    return net.eval()
+
+
+def test_average_is_the_elementwise_mean_and_keeps_counters():
+    a, b, c = (_net(s).state_dict() for s in (1, 2, 3))
+    soup = average_states([a, b, c])
+    for k, v in soup.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (a[k] + b[k] + c[k]) / 3, atol=1e-6), k
+        else:
+            assert torch.equal(v, a[k]), k  # num_batches_tracked: the first member's counter
+    assert any("running_var" in k for k in soup)
+
+
+def test_soup_of_one_model_is_that_model():
+    a = _net(4).state_dict()
+    soup = average_states([a, a])
+    assert all(torch.equal(soup[k], a[k]) for k in a)
+
+
+def test_mismatched_members_are_refused():
+    with pytest.raises(SoupError, match="member 2"):
+        average_states([_net(1).state_dict(), ProvinceNet(widths=[8, 8, 16, 24], blocks=[1, 1, 1, 1]).state_dict()])
+    with pytest.raises(SoupError, match="no members"):
+        average_states([])
+
+
+def test_soup_cli_writes_a_checkpoint_that_exports(tmp_path):
+    members = []
+    for seed in (1, 2):
+        torch.save(_net(seed).state_dict(), tmp_path / f"m{seed}.pt")
+        members.append(str(tmp_path / f"m{seed}.pt"))
+    run = tmp_path / "template"
+    run.mkdir()
+    config = {"height": 64, "width": 192, "model": SMALL, "data": "d", "val_data": "v", "epochs": 1, "seed": 0,
+              "batch_size": 8, "lr": 1e-3}
+    torch.save({"config": config, "model": _net(9).state_dict(), "metrics": {}}, run / "best.pt")
+    cli = [sys.executable, "-m", "thaiplate.cli", "train"]
+    out = subprocess.run([*cli, "soup", "classifier", "--members", *members, "--template", str(run),
+                          "--out", str(tmp_path / "soup")], capture_output=True, text=True, check=True)
+    assert "averaged 2 members" in out.stdout
+    models = tmp_path / "models"
+    models.mkdir()
+    subprocess.run([*cli, "export", "classifier", "--run", str(tmp_path / "soup"), "--models", str(models)],
+                   capture_output=True, text=True, check=True)
+    expected = ProvinceNet(**SMALL)
+    expected.load_state_dict(average_states([_net(1).state_dict(), _net(2).state_dict()]))
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 64, 192)).astype(np.float32)
+    with torch.no_grad():
+        ref = expected.eval()(torch.from_numpy(x)).numpy()
+    sess = ort.InferenceSession(str(models / "classifier.onnx"), providers=["CPUExecutionProvider"])
+    assert np.abs(sess.run(None, {"image": x})[0] - ref).max() < 1e-4
