@@ -510,3 +510,27 @@ def test_ofl_faces_hold_a_face_out():
         _pick(rng, "letters_ofl", ("nope.woff",))
     cfg = augment_config(load_config(None) | {"augment": {**load_config(None)["augment"], "ofl_faces": list(only)}})
     assert cfg.text_style.ofl_faces == only
+
+
+def test_elastic_letters_bend_only_the_letters_and_are_free_when_off():
+    """p_elastic_letters 1 moves ink inside the series letters but keeps their amount (a bend, not a
+    weight change) and leaves the digits as drawn; 0 draws no random number (old seeds hold)."""
+    from thaiplate.synth.render import TextStyle, _elastic, registration_mask
+
+    bent = _free_when_off_other_mask_when_on("1กข 2345", 8, "elastic_letters")
+    plain = registration_mask("1กข 2345", 40, np.random.default_rng(8))
+    digits = plain.shape[1] // 3  # "2345" fills the right third or more: its columns hold the same ink
+    assert np.array_equal((bent[:, -digits:] > 0).sum(0), (plain[:, -digits:] > 0).sum(0))
+    part = (np.zeros((40, 60), np.uint8), 30)
+    part[0][8:32, 10:50] = 255
+    mask, baseline = _elastic(part, 30, TextStyle(elastic_letters=1.0, elastic_amount=(0.08, 0.08)),
+                              np.random.default_rng(1))
+    pad = (mask.shape[0] - 40) // 2
+    assert pad >= 3 and baseline == 30 + pad  # padded so bent strokes are not cut, baseline moved with it
+    ink_before, ink_after = float(part[0].sum()), float(mask.sum())
+    assert abs(ink_after - ink_before) < 0.05 * ink_before
+    moved = mask[pad:-pad, pad:-pad] != part[0]
+    assert moved.sum() > 20  # edges moved ...
+    assert moved.sum() < 0.5 * (part[0] > 0).sum()  # ... but the block is still a block
+    cfg = augment_config(load_config(None) | {"augment": {**load_config(None)["augment"], "p_elastic_letters": 0.5}})
+    assert cfg.text_style.elastic_letters == 0.5

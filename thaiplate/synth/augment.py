@@ -62,11 +62,14 @@ class AugmentConfig:
     p_lta_light: float = 0.0
     p_ofl_letters: float = 0.0
     ofl_faces: tuple[str, ...] = ()
+    p_elastic_letters: float = 0.0
+    elastic_amount: tuple[float, float] = (0.04, 0.09)
 
     @property
     def text_style(self) -> TextStyle:
         return TextStyle(stroke_one=self.p_stroke_one, p_weight=self.p_weight, weight=self.weight,
-                         lta_light=self.p_lta_light, ofl_letters=self.p_ofl_letters, ofl_faces=self.ofl_faces)
+                         lta_light=self.p_lta_light, ofl_letters=self.p_ofl_letters, ofl_faces=self.ofl_faces,
+                         elastic_letters=self.p_elastic_letters, elastic_amount=self.elastic_amount)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:

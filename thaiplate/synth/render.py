@@ -58,6 +58,8 @@ class TextStyle:
     lta_light: float = 0.0  # share of Land Transport Act plates drawn as real ones look (:func:`lta_number_mask`)
     ofl_letters: float = 0.0  # share of plates whose series letters use the packaged OFL faces ("letters_ofl")
     ofl_faces: tuple[str, ...] = ()  # only these "letters_ofl" files (empty: all): hold a face out of training
+    elastic_letters: float = 0.0  # share of plates whose series letters are bent by a smooth random warp
+    elastic_amount: tuple[float, float] = (0.04, 0.09)  # largest displacement, fraction of the letter height
 
 
 @dataclass
@@ -171,6 +173,26 @@ def _reweight(mask: np.ndarray, height: float, style: TextStyle, rng: np.random.
     return cv2.erode(mask, kernel)
 
 
+def _elastic(part: tuple[np.ndarray, int], height: float, style: TextStyle,
+             rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Bend the strokes of a (mask, baseline) part with a smooth random displacement field (Simard et al.
+    2003): loop sizes, head positions and tail lengths shift the way they differ between faces, so the
+    recogniser must learn each letter's topology rather than the few faces we can draw with. The field is
+    smooth at a third of the letter height, so a glyph bends as a whole and small distinguishing parts (the
+    notch of ฏ, the tail of ซ) survive."""
+    if not chance(rng, style.elastic_letters):
+        return part
+    mask, baseline = part
+    pad = int(np.ceil(height * style.elastic_amount[1])) + 1
+    mask = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    amount = height * rng.uniform(*style.elastic_amount)
+    ys, xs = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]].astype(np.float32)
+    for grid in (xs, ys):
+        f = cv2.GaussianBlur(rng.uniform(-1, 1, mask.shape).astype(np.float32), (0, 0), max(1.0, height / 5))
+        grid += f * (amount / max(1e-6, float(np.abs(f).max())))
+    return cv2.remap(mask, xs, ys, cv2.INTER_LINEAR, borderValue=0), baseline + pad
+
+
 def registration_mask(text: str, height: float, rng: np.random.Generator, style: TextStyle = TextStyle()) -> np.ndarray:
     """Line-1 style text: condensed bold digits + bold Thai consonants, digit height = ``height``."""
     digit_font, letter_font = _pick(rng, "digits"), _pick(rng, "letters")
@@ -188,6 +210,7 @@ def registration_mask(text: str, height: float, rng: np.random.Generator, style:
             m = _digit_run(chars, digit_font, height, d_condense, style.stroke_one, rng)
         else:
             m = _segment_mask(chars, letter_font, letter_body, "ก", l_condense)
+            m = _elastic(m, letter_body, style, rng)
         parts.append(m)
         if i + 1 < len(runs):
             space = runs[i + 1][0] == "space"
