@@ -9,7 +9,7 @@ import pytest
 import requests
 from test_serving import _classify as _code  # noqa: E402 - tests/ is on sys.path
 
-from thaiplate.serving.front import Front, serve_in_thread, workflow_status
+from thaiplate.serving.front import Front, raw_body_headers, serve_in_thread, workflow_status
 from thaiplate.testing.badinputs import EMPTY_RESULT, make_bad_inputs
 
 DAG = "/wfpredict/thaiplate"
@@ -74,6 +74,33 @@ def test_dag_through_the_front_answers_like_the_pipeline(front, torchserve):
                 f"{name}: DAG {dag.status_code} {dag.text[:100]} | pipeline {pipe.status_code} {pipe.text[:100]}"
             )
     assert not mismatches, "\n".join(mismatches)
+
+
+def test_form_content_type_is_forwarded_as_raw_bytes():
+    form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "X-Request-Id": "a"}
+    assert raw_body_headers(form) == {"Content-Type": "application/octet-stream", "X-Request-Id": "a"}
+    for kept in ({"Content-Type": "image/jpeg"}, {"content-type": "multipart/form-data; boundary=x"}, {}):
+        assert raw_body_headers(kept) == kept
+
+
+@pytest.mark.server
+def test_curl_without_content_type_gets_a_reading_or_our_400(front, torchserve):
+    """`curl --data-binary @car.jpg` with no -H sends application/x-www-form-urlencoded: TorchServe alone
+    answers 500 with a form-decoder message; through the front the body is read as the image it is."""
+    from test_serving import synthetic_plate_scene
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    body, _text = synthetic_plate_scene()
+    junk = bytes((i * 97 + 13) % 256 for i in range(5000))
+    direct = requests.post(torchserve.inference_url + DAG, data=junk, headers=form, timeout=60)
+    assert direct.status_code == 500  # the upstream behaviour this works around
+    for path in (DAG, PIPE):
+        good = requests.post(front + path, data=body, headers=form, timeout=60)
+        assert good.status_code == 200 and good.json()["plates"], good.text[:200]
+        bad = requests.post(front + path, data=junk, headers=form, timeout=60)
+        assert bad.status_code == 400 and _code(bad) == "not_an_image", bad.text[:200]
+        cut = requests.post(front + path, data=body[: len(body) // 2], headers=form, timeout=60)
+        assert cut.status_code == 400 and _code(cut) == "truncated", cut.text[:200]
 
 
 @pytest.mark.server

@@ -6,7 +6,8 @@ So a bad image sent to ``/wfpredict/thaiplate`` would come back as 200 + ``{"err
 all-in-one endpoint says 400. The front forwards every request unchanged to TorchServe on a loopback
 port and only rewrites the status of ``/wfpredict/...`` answers that carry our error document, using
 the same code -> status table as the handlers (:mod:`thaiplate.errors`). It also refuses oversized
-bodies with our JSON error before they reach Java.
+bodies with our JSON error before they reach Java, and hands form-encoded inference bodies on as raw
+bytes (:func:`raw_body_headers`).
 
 It runs in the entrypoint's supervisor process (stdlib only: no numpy, ~no memory), one thread per
 client connection, with a keep-alive upstream connection per thread. Measured cost: see the README's
@@ -39,6 +40,19 @@ HOP_BY_HOP = {
     "host",
 }
 WORKFLOW_PREFIX = "/wfpredict/"
+INFERENCE_PREFIXES = (WORKFLOW_PREFIX, "/predictions/")
+FORM = "application/x-www-form-urlencoded"
+
+
+def raw_body_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Forward a form-encoded body as ``application/octet-stream``. ``curl --data-binary @car.jpg`` without
+    ``-H`` labels the image ``application/x-www-form-urlencoded``; TorchServe then parses it as form fields
+    and answers 500 "Bad end of line" with no error of ours. The API has no form fields, so such a body can
+    only be the image itself: decoded as one, it gets a reading or our 400."""
+    return {
+        k: "application/octet-stream" if k.lower() == "content-type" and v.split(";")[0].strip().lower() == FORM else v
+        for k, v in headers.items()
+    }
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -87,6 +101,8 @@ class FrontHandler(BaseHTTPRequestHandler):
         if body is None:
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        if self.path.startswith(INFERENCE_PREFIXES):
+            headers = raw_body_headers(headers)
         try:
             status, reason, resp_headers, data = self.server.call(self.command, self.path, body, headers)
         except OSError as e:
