@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ torch.set_num_threads(1)
 ort = pytest.importorskip("onnxruntime")
 
 from thaiplate.nets import ProvinceNet  # noqa: E402
-from thaiplate.train.soup import SoupError, average_states  # noqa: E402
+from thaiplate.train.soup import SoupError, average_states, write_soup  # noqa: E402
 
 SMALL = {"widths": [8, 8, 16, 16], "blocks": [1, 1, 1, 1], "dropout": 0.0}
 
@@ -52,6 +53,8 @@ def test_mismatched_members_are_refused():
         average_states([_net(1).state_dict(), ProvinceNet(widths=[8, 8, 16, 24], blocks=[1, 1, 1, 1]).state_dict()])
     with pytest.raises(SoupError, match="no members"):
         average_states([])
+    with pytest.raises(SoupError, match="two or more"):
+        write_soup([Path("models/recognizer.pt")], Path("runs/x"), Path("runs/y"))
 
 
 def test_soup_cli_writes_a_checkpoint_that_exports(tmp_path):

@@ -178,7 +178,7 @@ def _elastic(part: tuple[np.ndarray, int], height: float, style: TextStyle,
     """Bend the strokes of a (mask, baseline) part with a smooth random displacement field (Simard et al.
     2003): loop sizes, head positions and tail lengths shift the way they differ between faces, so the
     recogniser must learn each letter's topology rather than the few faces we can draw with. The field is
-    smooth at a third of the letter height, so a glyph bends as a whole and small distinguishing parts (the
+    smooth at a fifth of the letter height, so a glyph bends as a whole and small distinguishing parts (the
     notch of ฏ, the tail of ซ) survive."""
     if not chance(rng, style.elastic_letters):
         return part

@@ -44,6 +44,8 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
 def write_soup(members: list[Path], template_run: Path, out: Path) -> Path:
     """Average ``members`` (exported ``*.pt`` or run checkpoints) into ``out/best.pt``, a checkpoint that
     ``thaiplate train export`` reads; its training config is the template run's (input size, model widths)."""
+    if len(members) < 2:
+        raise SoupError(f"a soup needs two or more members, got {len(members)}")
     template = torch.load(template_run / "best.pt", map_location="cpu", weights_only=False)
     state = average_states([init_state(m) for m in members])
     out.mkdir(parents=True, exist_ok=True)
