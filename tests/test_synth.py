@@ -534,3 +534,36 @@ def test_elastic_letters_bend_only_the_letters_and_are_free_when_off():
     assert moved.sum() < 0.5 * (part[0] > 0).sum()  # ... but the block is still a block
     cfg = augment_config(load_config(None) | {"augment": {**load_config(None)["augment"], "p_elastic_letters": 0.5}})
     assert cfg.text_style.elastic_letters == 0.5
+
+
+def test_balance_frame_takes_a_cameras_cast_out():
+    """A grey street under a purple cast comes back with equal channel means (within the warmth asked for)."""
+    from thaiplate.synth.scene import balance_frame
+
+    rng = np.random.default_rng(3)
+    grey = rng.uniform(40, 160, (90, 160, 1)).astype(np.float32)
+    purple = np.clip(grey * np.array([1.25, 0.8, 1.35], np.float32), 0, 255).astype(np.uint8)
+    means = balance_frame(purple, np.random.default_rng(0), warmth=0.0).reshape(-1, 3).mean(axis=0)
+    assert np.ptp(means) < 2.0 < np.ptp(purple.reshape(-1, 3).mean(axis=0))
+    warm = balance_frame(purple, np.random.default_rng(0), warmth=0.08).reshape(-1, 3).mean(axis=0)
+    assert np.ptp(warm) <= 0.17 * warm.mean()
+
+
+def test_oblique_plates_are_narrower_and_the_option_is_free_when_off():
+    """p_oblique 1 foreshortens the pasted plate (box width x cos(yaw) or less, taller for its width);
+    p_oblique 0 draws no random number, so old seeds give the same scenes."""
+    from thaiplate.synth.scene import _paste, oblique_view
+
+    cfg = load_config()
+    off_rng, ref = np.random.default_rng(4), np.random.default_rng(4)
+    assert oblique_view({**cfg["scene"], "p_oblique": 0.0}, off_rng) is None
+    assert off_rng.random() == ref.random()
+    spec = sample_plate(np.random.default_rng(5))
+    bg = np.full((360, 640, 3), 128, np.uint8)
+    boxes = {}
+    for p in (0.0, 1.0):
+        scene_cfg = {**cfg["scene"], "p_oblique": p, "oblique_yaw_deg": [50, 50], "oblique_slant_deg": [10, 10]}
+        _, boxes[p] = _paste(bg.copy(), spec, (320, 180), 200, augment_config(cfg), np.random.default_rng(7), (0, 0), scene_cfg)
+    (fx1, fy1, fx2, fy2), (sx1, sy1, sx2, sy2) = boxes[0.0], boxes[1.0]
+    assert sx2 - sx1 < 0.75 * (fx2 - fx1)  # cos 50° = 0.64, plus the slope's few px
+    assert (sy2 - sy1) / (sx2 - sx1) > 1.3 * (fy2 - fy1) / (fx2 - fx1)

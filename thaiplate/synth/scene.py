@@ -133,6 +133,34 @@ def _erase(img: np.ndarray, box: tuple[float, float, float, float], pad: int = 2
     img[oy1:oy2, ox1:ox2] = cv2.inpaint(roi, mask, 3, cv2.INPAINT_TELEA)
 
 
+def balance_frame(img: np.ndarray, rng: np.random.Generator, warmth: float) -> np.ndarray:
+    """Grey-world white balance plus a random colour temperature (``warmth``: largest red/blue gain change).
+
+    The dashcam frames share one camera's purple-magenta cast, mostly at dusk and night; left as they are,
+    every real-photo scene the detector sees has that cast, and a plate becomes 'a pale patch in a purple
+    frame'. Balancing turns them into neutral-light photos of the same streets."""
+    f = img.astype(np.float32)
+    means = f.reshape(-1, 3).mean(axis=0) + 1e-3
+    gains = means.mean() / means
+    t = rng.uniform(-warmth, warmth)
+    gains = gains * np.array([1 + t, 1.0, 1 - t], np.float32)
+    return np.clip(f * gains, 0, 255).astype(np.uint8)
+
+
+def oblique_view(scene_cfg: dict, rng: np.random.Generator) -> np.ndarray | None:
+    """A plate seen from the side (3×3, about the plate centre), or None (the default ``p_oblique`` 0 draws
+    no random number).
+
+    A roadside or kerb camera sees an approaching car's plate turned by tens of degrees: the plate is
+    foreshortened to cos(yaw) of its width, and its top and bottom edges slope (the camera is above or
+    below it) while its vertical edges stay vertical. ``plate_homography``'s small yaw only tapers one side."""
+    if not chance(rng, scene_cfg.get("p_oblique", 0.0)):
+        return None
+    yaw = np.deg2rad(rng.uniform(*scene_cfg["oblique_yaw_deg"]))
+    slant = np.deg2rad(rng.uniform(*scene_cfg["oblique_slant_deg"])) * (1 if rng.random() < 0.5 else -1)
+    return np.array([[np.cos(yaw), 0, 0], [np.tan(slant), 1, 0], [0, 0, 1]], np.float64)
+
+
 def _optics(scene_cfg: dict, rng: np.random.Generator) -> tuple[float, float]:
     """(blur sigma in scene px, contrast fade 0..1) for one pasted plate: distant real plates are soft and
     washed out (focus, rain, compression), a freshly rendered one is crisp, an easy cue that real frames lack."""
@@ -151,7 +179,11 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
     ``scene_cfg`` may ask for a dealer frame around the plate (``p_plate_frame``)."""
     plate = render_plate(spec, rng, px_per_mm=float(np.clip(1.5 * width / 340, 0.4, 1.2)), style=cfg.text_style)
     ph, pw = plate.rgb.shape[:2]
-    H = translate(*centre) @ plate_homography(pw, ph, cfg, rng, width)
+    H = plate_homography(pw, ph, cfg, rng, width)
+    side = oblique_view(scene_cfg, rng) if scene_cfg else None
+    if side is not None:
+        H = side @ H
+    H = translate(*centre) @ H
     q = quad_of(H, pw, ph)
     x1, y1 = np.clip(q.min(axis=0), 0, [img.shape[1], img.shape[0]])
     x2, y2 = np.clip(q.max(axis=0), 0, [img.shape[1], img.shape[0]])
@@ -210,6 +242,8 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
     if dash and rng.random() < scene_cfg["p_dashcam"]:
         path, foreign = dash[int(rng.integers(len(dash)))]
         img = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+        if chance(rng, scene_cfg.get("p_balance_frames", 0.0)):
+            img = balance_frame(img, rng, scene_cfg["balance_warmth"])
         for fx1, fy1, fx2, fy2 in foreign:
             if n_plates and rng.random() < scene_cfg.get("p_native_plate", 0.0):
                 # keep the real plate: real optics, dirt and mounting on a real car (box only)
