@@ -35,7 +35,8 @@ def add_detector_parser(train_subparsers: argparse._SubParsersAction) -> argpars
         "--init", type=Path, help="start from this checkpoint (fine-tune), e.g. models/detector.pt"
     )
     p.add_argument("--threads", type=int, help="torch threads (share the CPU with other jobs)")
-    p.add_argument("--hours", type=float, help="wall-clock budget; ultralytics fits epochs to it")
+    p.add_argument("--hours", type=float, help="wall-clock budget; ultralytics then re-fits the number of epochs (and with it the LR "
+                   "schedule) to the budget after epoch 1, more or fewer than --epochs: leave it out for an exact schedule")
     p.add_argument("--patience", type=int, default=100, help="early-stopping patience (epochs)")
     p.add_argument("--close-mosaic", type=int, default=3, help="final epochs without mosaic (default 3)")
     p.add_argument("--scale", type=float, default=0.5,
