@@ -139,3 +139,48 @@ def test_decode_batch_shape():
     lp = np.stack([frames(a + ["_"] * (n - len(a))), frames(b + ["_"] * (n - len(b)))])
     out = ctc.decode_batch(lp)
     assert [r.text for r in out] == ["1กข 1234", "70-1234"]
+
+
+def test_sequence_log_probs_batches_sequences_and_views_exactly():
+    rng = np.random.default_rng(1)
+    views = np.log(rng.dirichlet(np.ones(3), size=(2, 5)))  # 2 views, 5 frames, blank + 2 chars
+    targets = [[], [1], [1, 2], [1, 1], [2, 1, 2]]
+    out = ctc.sequence_log_probs(views, targets)
+    assert out.shape == (len(targets), 2)
+    for k, target in enumerate(targets):
+        for v in range(2):
+            assert math.exp(out[k, v]) == pytest.approx(brute_force_prob(views[v], target), rel=1e-9)
+    one_view = ctc.sequence_log_probs(views[0], targets)
+    assert one_view.shape == (len(targets),)
+    np.testing.assert_allclose(one_view, out[:, 0])
+
+
+def test_decode_views_of_one_view_is_decode():
+    lp = frames(text_frames("1กข1234"))
+    assert ctc.decode_views(lp[None]) == ctc.decode(lp)
+
+
+def test_decode_views_pools_the_views_against_one_wrong_one():
+    # the first view reads the second letter as ข (0.6 vs ค 0.35); the other two views read ค clearly
+    right, wrong = text_frames("1กค1234"), text_frames("1กข1234")
+    k = wrong.index("ข")
+    first = list(wrong)
+    first[k] = first[k + 1] = {"ข": 0.6, "ค": 0.35}
+    lp = np.stack([frames(first), frames(right), frames(right)])
+    alone = ctc.decode(lp[0])
+    assert alone.text == "1กข 1234"
+    pooled = ctc.decode_views(lp)
+    assert pooled.text == "1กค 1234"
+    assert pooled.raw_text == "1กข 1234"  # the first view's greedy reading, as reported
+    per_view = [math.exp(ctc.sequence_log_prob(v, labels.encode("1กค1234"))) for v in lp]
+    assert pooled.confidence == pytest.approx(np.mean(per_view), rel=1e-9)
+    assert pooled.candidates[0].text == "1กค 1234"
+    assert [c.confidence for c in pooled.candidates] == sorted((c.confidence for c in pooled.candidates), reverse=True)
+    assert len(pooled.char_confidences) == 7 and pooled.valid and pooled.plate_type == "car"
+
+
+def test_decode_views_keeps_the_grammar_constraint():
+    spec = ["_", "ก", "_", "ข", "_", {"0": 0.55, "_": 0.4}, "_", "1", "_", "2", "_", "3", "_"]
+    lp = np.stack([frames(spec)] * 3)
+    assert ctc.decode_views(lp).text == "กข 123"
+    assert ctc.decode_views(lp, constrain=False).text == "กข 0123"

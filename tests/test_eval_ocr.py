@@ -162,3 +162,29 @@ def test_cli_against_compares_readers_on_the_same_crops(synth_folder: Path, tmp_
     prov = m["paired_province"]
     assert prov["only_a"] == prov["only_b"] == 0 and prov["n"] == m["province_n"]
     assert prov["both"] == round(m["province_top1"] * m["province_n"])
+
+
+def test_views_are_reported_timed_and_carded(synth_folder: Path, tmp_path: Path, capsys):
+    import yaml
+
+    from thaiplate.runtime import default_models_dir
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for f in default_models_dir().glob("*"):
+        if f.suffix in {".yaml", ".onnx", ".md"}:
+            shutil.copy(f, models / f.name)
+    spec = yaml.safe_load((models / "recognizer.yaml").read_text(encoding="utf-8"))
+    spec["decoding"]["views"] = ["orig", "up", "down"]
+    (models / "recognizer.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "m.json"
+    assert main(["eval", "ocr", "--data", str(synth_folder), "--models", str(models), "--out", str(out),
+                 "--record", "tiny"]) == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert m["reader_views"] == ["orig", "up", "down"]
+    t = m["ms_per_crop"]
+    assert t["read_batch1_views"] > 0 and t["read_batch1_one_view"] > 0  # timed side by side, not judged here
+    assert "through 3 views (orig, up, down)" in capsys.readouterr().out
+    entry = yaml.safe_load((models / "recognizer.yaml").read_text(encoding="utf-8"))["metrics"]["tiny"]
+    assert entry["views"] == ["orig", "up", "down"] and entry["ms_read_batch1_views"] > 0
+    assert "each crop is read as orig, up, down" in (models / "recognizer.md").read_text(encoding="utf-8")

@@ -74,3 +74,23 @@ def test_trained_models_match_their_card(models, synthetic):
     crops, specs = synthetic
     pairs = [(s.text, r.text) for s, r in zip(specs, rec.read(crops), strict=True)]
     assert cer(pairs) <= recorded + 0.15
+
+
+def test_views_read_fresh_plates_as_well_as_one_view(synthetic):
+    """Reading through the five views keeps the committed reader's readings on clean fresh crops
+    (they are nearly all right already) and pools: confidence is a mean over views, so within [0, 1]."""
+    from thaiplate.eval.textmetrics import compact
+    from thaiplate.recognize import OnnxRecognizer
+
+    crops, specs = synthetic
+    one = OnnxRecognizer.from_dir(MODELS, views=["orig"])
+    many = OnnxRecognizer.from_dir(MODELS, views=["orig", "in", "out", "up", "down"])
+    right_one = sum(compact(r.text) == compact(s.text) for s, r in zip(specs, one.read(crops), strict=True))
+    readings = many.read(crops)
+    right_many = sum(compact(r.text) == compact(s.text) for s, r in zip(specs, readings, strict=True))
+    assert right_many >= right_one - 1
+    assert right_many >= 0.8 * len(crops)
+    for r in readings:
+        assert 0.0 < r.confidence <= 1.0
+        assert len(r.char_confidences) == len(r.text.replace(" ", ""))
+        assert r.candidates[0].confidence >= r.candidates[-1].confidence

@@ -126,20 +126,42 @@ def _skip_allowed(ext: np.ndarray) -> np.ndarray:
 
 
 def sequence_log_prob(log_probs: np.ndarray, ids: list[int]) -> float:
-    """Exact ``log P(ids | x)`` by the CTC forward algorithm (all alignments)."""
-    ext = _extended(ids)
-    skip = _skip_allowed(ext)
-    emit = log_probs[:, ext]  # (T, S)
-    alpha = np.full(len(ext), NEG_INF)
-    alpha[0] = emit[0, 0]
-    if len(ext) > 1:
-        alpha[1] = emit[0, 1]
-    for t in range(1, len(log_probs)):
-        prev1 = np.concatenate(([NEG_INF], alpha[:-1]))
-        prev2 = np.where(skip, np.concatenate(([NEG_INF, NEG_INF], alpha[:-2])), NEG_INF)
-        alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + emit[t]
-    tail = alpha[-2:] if len(ext) > 1 else alpha[-1:]
-    return float(np.logaddexp.reduce(tail))
+    """Exact ``log P(ids | x)`` of one ``(T, C)`` output by the CTC forward algorithm (all alignments)."""
+    return float(sequence_log_probs(log_probs, [ids])[0])
+
+
+def sequence_log_probs(log_probs: np.ndarray, sequences: list[list[int]]) -> np.ndarray:
+    """``log P(ids | x)`` for several label sequences at once: ``(K,)`` for ``(T, C)`` log-probs, ``(K, V)``
+    for ``(V, T, C)`` (several views of one crop).
+
+    One forward pass over the frames for all K sequences, padded to the longest: padded states emit
+    ``-inf`` and are never read, so each row is the exact single-sequence forward.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    lp = lp[None] if lp.ndim == 2 else lp  # (V, T, C)
+    exts = [_extended(ids) for ids in sequences]
+    n_states = max(len(e) for e in exts)
+    ext = np.full((len(exts), n_states), labels.BLANK, dtype=np.int64)
+    skip = np.zeros((len(exts), n_states), dtype=bool)
+    for k, e in enumerate(exts):
+        ext[k, : len(e)] = e
+        skip[k, : len(e)] = _skip_allowed(e)
+    live = np.arange(n_states)[None] < np.array([len(e) for e in exts])[:, None]  # (K, S)
+    emit = np.where(live[None, None], lp[:, :, ext], NEG_INF)  # (V, T, K, S)
+    emit = np.moveaxis(emit, 1, 0)  # (T, V, K, S)
+    alpha = np.full(emit.shape[1:], NEG_INF)
+    alpha[..., :2] = emit[0, ..., :2]
+    pad = np.full((*alpha.shape[:-1], 2), NEG_INF)
+    for t in range(1, len(emit)):
+        shifted = np.concatenate((pad, alpha), axis=-1)  # shifted[..., s + 2] = alpha[..., s]
+        prev2 = np.where(skip, shifted[..., :n_states], NEG_INF)
+        alpha = np.logaddexp(np.logaddexp(alpha, shifted[..., 1 : 1 + n_states]), prev2) + emit[t]
+    last = np.array([len(e) - 1 for e in exts])
+    k = np.arange(len(exts))
+    end = alpha[..., k, last]  # (V, K): ends on the trailing blank
+    end = np.where(last > 0, np.logaddexp(end, alpha[..., k, np.maximum(last - 1, 0)]), end)  # or the last char
+    out = end.T  # (K, V)
+    return out[:, 0] if np.asarray(log_probs).ndim == 2 else out
 
 
 def char_confidences(log_probs: np.ndarray, ids: list[int]) -> list[float]:
@@ -220,6 +242,53 @@ def decode(
         confidence=conf,
         char_confidences=confs,
         candidates=candidates,
+        raw_text=labels.normalize(labels.decode_ids(raw_ids)),
+        valid=plate_type is not None,
+        plate_type=plate_type,
+    )
+
+
+def decode_views(
+    view_log_probs: np.ndarray, beam_width: int = 10, top_k: int = 5, constrain: bool = True
+) -> TextReading:
+    """Several views of one crop, ``(V, T, C)`` -> one ``TextReading`` (``thaiplate.views``).
+
+    Every view's beam candidates are pooled and each is scored by its exact CTC probability averaged over
+    the views; ``text`` is the best grammar-valid one (else the best one), ``confidence`` and the candidate
+    confidences are those averages. ``raw_text`` is the first view's greedy reading; the per-character
+    confidences come from the view that gives ``text`` the highest probability.
+    """
+    lp = np.asarray(view_log_probs, dtype=np.float64)
+    if len(lp) == 1:
+        return decode(lp[0], beam_width, top_k, constrain)
+    raw_ids, _ = greedy_decode(lp[0])
+    # candidates: the first view's beam (its top_k and its best valid text) and every view's best path;
+    # a beam search per view costs ~5x more and reads the same (runs/rule-reader-views.md)
+    beams = beam_search(lp[0], beam_width=beam_width)
+    pool = dict.fromkeys(b.ids for b in beams[:top_k])
+    valid = next((b.ids for b in beams if labels.is_valid_plate(b.text)), None)
+    if valid is not None:
+        pool[valid] = None
+    pool.update(dict.fromkeys(tuple(greedy_decode(v)[0]) for v in lp))
+    seqs = [list(ids) for ids in pool]
+    per_view = sequence_log_probs(lp, seqs)  # (K, V)
+    pooled = np.logaddexp.reduce(per_view, axis=1) - math.log(len(lp))  # log of the mean probability
+    order = np.argsort(-pooled, kind="stable")
+    chosen = int(order[0])
+    if constrain:
+        chosen = next((int(k) for k in order if labels.is_valid_plate(labels.decode_ids(seqs[k]))), chosen)
+    chosen_ids = seqs[chosen]
+    text = labels.normalize(labels.decode_ids(chosen_ids))
+    best_view = int(np.argmax(per_view[chosen]))
+    top = [int(k) for k in order[:top_k]]
+    if chosen not in top:
+        top = [*top[: top_k - 1], chosen]
+    plate_type = infer_plate_type(text)
+    return TextReading(
+        text=text,
+        confidence=float(math.exp(pooled[chosen])),
+        char_confidences=char_confidences(lp[best_view], chosen_ids),
+        candidates=[Candidate(labels.normalize(labels.decode_ids(seqs[k])), float(math.exp(pooled[k]))) for k in top],
         raw_text=labels.normalize(labels.decode_ids(raw_ids)),
         valid=plate_type is not None,
         plate_type=plate_type,

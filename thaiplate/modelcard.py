@@ -54,6 +54,10 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
         ]
         entry["ms_per_crop_batch32_onnx_plus_decode"] = round(metrics["ms_per_crop"]["recognizer"], 2)
         entry["ms_onnx_batch1"] = round(metrics["ms_per_crop"]["recognizer_onnx_batch1"], 2)
+        if "read_batch1_views" in metrics["ms_per_crop"]:
+            entry["views"] = metrics["reader_views"]
+            entry["ms_read_batch1_views"] = round(metrics["ms_per_crop"]["read_batch1_views"], 2)
+            entry["ms_read_batch1_one_view"] = round(metrics["ms_per_crop"]["read_batch1_one_view"], 2)
     else:
         entry["ms_per_crop_batch32"] = round(metrics["ms_per_crop"]["classifier"], 2)
         entry["ms_onnx_batch1"] = round(metrics["ms_per_crop"]["classifier_onnx_batch1"], 2)
@@ -69,9 +73,17 @@ def record_gate(models_dir: Path, gate: float, chosen_on: str) -> None:
 
 
 def _gate_lines(decoding: dict) -> list[str]:
+    lines = []
+    if len(decoding.get("views") or []) > 1:
+        lines.append(
+            f"- Views: each crop is read as {', '.join(decoding['views'])} (`decoding.views`, `thaiplate.views`; "
+            f"`THAIPLATE_READER_VIEWS=orig` reads it once) and the text most probable on average wins. "
+            f"{decoding.get('views_chosen_on', '')}".rstrip()
+        )
     if "min_text_confidence" not in decoding:
-        return []
+        return lines
     return [
+        *lines,
         f"- Reading gate: a detected plate is reported only if its reading's confidence is at least "
         f"**{decoding['min_text_confidence']}** (`decoding.min_text_confidence`; chosen as the "
         f"{decoding.get('min_text_confidence_chosen_on', '?')}, by `thaiplate eval e2e --sweep --record`)."

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from thaiplate import ctc
 from thaiplate.classify import OnnxClassifier
 from thaiplate.eval.difficulty import Difficulty, DifficultyRules, describe_rule
 from thaiplate.eval.textmetrics import cer, compact, confused_pairs, exact
@@ -78,6 +77,26 @@ def _text_block(rows: list[Row]) -> dict[str, float | None]:
             "province_top1": _province_top1(rows)}
 
 
+def _read_latency(rec: OnnxRecognizer, rows: list[Row], repeats: int = 30) -> dict[str, float]:
+    """Median ms to read one crop (ONNX + decoding) through the reader's views and through one view,
+    interleaved in one process so the two are comparable on a shared host."""
+    if not rows or len(rec.views) == 1:
+        return {}
+    x = batch_tensor([rows[0].crop], rec.spec.height, rec.spec.width)
+    one_view = rec.views[:1]
+    times: dict[tuple[str, ...], list[float]] = {rec.views: [], one_view: []}
+    views = rec.views
+    for i in range(repeats + 1):
+        for v in times:
+            rec.views = v
+            t0 = time.perf_counter()
+            rec.read(x)
+            if i:  # the first round warms up
+                times[v].append(1000 * (time.perf_counter() - t0))
+    rec.views = views
+    return {"read_batch1_views": float(np.median(times[views])), "read_batch1_one_view": float(np.median(times[one_view]))}
+
+
 def _province_top1(rows: list[Row]) -> float | None:
     labelled = [r for r in rows if r.province]
     return float(np.mean([r.province_ok for r in labelled])) if labelled else None
@@ -112,9 +131,9 @@ def evaluate(
         t0 = time.perf_counter()
         x = batch_tensor([r.crop for r in chunk], rec.spec.height, rec.spec.width)
         t1 = time.perf_counter()
-        lp = rec.log_probs(x)
+        lp = rec.view_log_probs(x)
         t_dec -= time.perf_counter()
-        readings = ctc.decode_batch(lp, rec.beam_width, rec.top_k, rec.constrain)
+        readings = rec.decode(lp)
         t_dec += time.perf_counter()
         t2 = time.perf_counter()
         guesses = cls.classify(x if shared else [r.crop for r in chunk])
@@ -123,7 +142,8 @@ def evaluate(
         for r, reading, g in zip(chunk, readings, guesses, strict=True):
             r.reading, r.provinces = reading, g
 
-    batch1 = {"recognizer_onnx_batch1": _latency(rec, rows), "classifier_onnx_batch1": _latency(cls, rows)}
+    batch1 = {"recognizer_onnx_batch1": _latency(rec, rows), "classifier_onnx_batch1": _latency(cls, rows),
+              **_read_latency(rec, rows)}
     scored = [r for r in rows if not r.partial]
     partial = [r for r in rows if r.partial]
     labelled = [r for r in rows if r.province]
@@ -131,6 +151,7 @@ def evaluate(
     metrics: dict = {
         "data": str(folder),
         "models": {"recognizer": rec.version, "classifier": cls.version},
+        "reader_views": list(rec.views),
         **_text_block(scored),
         "province_n": len(labelled),
         "province_top1": _province_top1(labelled),
@@ -238,6 +259,12 @@ def format_table(m: dict) -> str:
         f"classifier {t['classifier']:.2f}; ONNX at batch 1: recognizer {t['recognizer_onnx_batch1']:.2f}, "
         f"classifier {t['classifier_onnx_batch1']:.2f}"
     )
+    if "read_batch1_views" in t:
+        lines.append(
+            f"read one crop (ONNX + decode, batch 1) through {len(m['reader_views'])} views "
+            f"({', '.join(m['reader_views'])}): {t['read_batch1_views']:.2f} ms vs one view "
+            f"{t['read_batch1_one_view']:.2f} ms (interleaved)"
+        )
     return "\n".join(lines)
 
 

@@ -1,0 +1,92 @@
+"""Test-time views of the plate tensor (thaiplate.views) and the reader reading through them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from thaiplate import views
+from thaiplate.recognize import OnnxRecognizer
+from thaiplate.testing.toymodels import write_toy_models
+
+
+def bar_image(row: int, col: int, h: int = 64, w: int = 192) -> np.ndarray:
+    """A (1, 3, h, w) tensor: -1 background, a one-pixel bright row and column crossing at (row, col)."""
+    x = np.full((1, 3, h, w), -1.0, np.float32)
+    x[..., row, :] = 1.0
+    x[..., :, col] = 1.0
+    return x
+
+
+def centre_of_mass(profile: np.ndarray) -> float:
+    p = profile - profile.min()
+    return float((p * np.arange(len(p))).sum() / p.sum())
+
+
+def line_position(x: np.ndarray, axis: int) -> float:
+    """Where the bright row (axis=0) or column (axis=1) is, from the image's mean profile."""
+    img = x[0, 0]
+    return centre_of_mass(img[:, 5] if axis == 0 else img[5, :])
+
+
+def test_orig_is_the_same_array_and_a_flat_image_stays_flat():
+    x = bar_image(32, 96)
+    assert views.view(x, "orig") is x
+    flat = np.full((2, 3, 64, 192), 0.25, np.float32)
+    for name in views.VIEWS:
+        out = views.view(flat, name)
+        assert out.shape == flat.shape and out.dtype == np.float32
+        np.testing.assert_allclose(out, 0.25, atol=1e-6)  # edges are replicated, not padded with black
+
+
+def test_shifts_move_the_content_by_one_margin():
+    x = bar_image(32, 96)
+    dy, dx = views.MARGIN_Y * 64, views.MARGIN_X * 192
+    assert line_position(views.view(x, "up"), 0) == pytest.approx(32 - dy, abs=0.05)
+    assert line_position(views.view(x, "down"), 0) == pytest.approx(32 + dy, abs=0.05)
+    assert line_position(views.view(x, "left"), 1) == pytest.approx(96 - dx, abs=0.05)
+    assert line_position(views.view(x, "right"), 1) == pytest.approx(96 + dx, abs=0.05)
+    assert line_position(views.view(x, "up"), 1) == pytest.approx(96, abs=0.05)  # the other axis stays
+
+
+def test_zoom_in_and_out_scale_about_the_centre():
+    x = bar_image(16, 48)  # a quarter of the way in on both axes
+    zin, zout = views.view(x, "in"), views.view(x, "out")
+    lo = views.MARGIN_Y * 64  # zoom in: the span [lo, 64 - lo) is stretched over the 64 rows
+    assert line_position(zin, 0) == pytest.approx((16.5 - lo) * 64 / (64 - 2 * lo) - 0.5, abs=0.1)
+    assert line_position(zout, 0) > 16 and line_position(zin, 0) < 16
+    assert line_position(zout, 1) > 48 and line_position(zin, 1) < 48
+
+
+def test_stack_views_is_view_major():
+    x = np.stack([bar_image(20, 50)[0], bar_image(40, 150)[0]])
+    stacked = views.stack_views(x, ("orig", "up"))
+    assert stacked.shape == (4, 3, 64, 192)
+    np.testing.assert_array_equal(stacked[:2], x)
+    np.testing.assert_allclose(stacked[3], views.view(x, "up")[1])
+
+
+def test_unknown_view_names_are_refused():
+    with pytest.raises(ValueError, match="unknown reader views"):
+        views.check_views(["orig", "sideways"])
+    with pytest.raises(ValueError):
+        views.check_views([])
+
+
+def test_reader_views_come_from_argument_env_then_yaml(tmp_path, monkeypatch):
+    d = write_toy_models(tmp_path, plate_text="1กข 1234")
+    monkeypatch.delenv("THAIPLATE_READER_VIEWS", raising=False)
+    assert OnnxRecognizer.from_dir(d).views == ("orig",)
+    text = (d / "recognizer.yaml").read_text(encoding="utf-8")
+    (d / "recognizer.yaml").write_text(text + "decoding:\n  views: [orig, up, down]\n", encoding="utf-8")
+    rec = OnnxRecognizer.from_dir(d)
+    assert rec.views == ("orig", "up", "down")
+    crops = [np.zeros((40, 120, 3), np.uint8)] * 2
+    assert rec.view_log_probs(crops).shape[:2] == (3, 2)
+    assert [r.text for r in rec.read(crops)] == ["1กข 1234"] * 2
+    monkeypatch.setenv("THAIPLATE_READER_VIEWS", "orig")
+    assert OnnxRecognizer.from_dir(d).views == ("orig",)
+    assert OnnxRecognizer.from_dir(d, views=["orig", "in"]).views == ("orig", "in")
+    monkeypatch.setenv("THAIPLATE_READER_VIEWS", "orig,nope")
+    with pytest.raises(ValueError, match="nope"):
+        OnnxRecognizer.from_dir(d)
