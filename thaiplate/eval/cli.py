@@ -12,6 +12,12 @@ from pathlib import Path
 from thaiplate.eval import write_report
 
 
+def _label(metrics: dict, kind: str) -> str:
+    """``v18``, or ``v18 (5 views)`` when the reader pools several views."""
+    views = metrics.get("reader_views", []) if kind == "recognizer" else []
+    return f"v{metrics['models'][kind]}" + (f" ({len(views)} views)" if len(views) > 1 else "")
+
+
 def _run_ocr(args: argparse.Namespace) -> int:
     from thaiplate.eval.ocr import evaluate, format_table, save_failures
 
@@ -27,7 +33,7 @@ def _run_ocr(args: argparse.Namespace) -> int:
         for kind, what, pr in (("recognizer", "exact", pair), ("classifier", "province top-1", province)):
             if pr is None:
                 continue
-            names = f"{kind} v{metrics['models'][kind]} vs v{ref['models'][kind]} ({args.against})"
+            names = f"{kind} {_label(metrics, kind)} vs {_label(ref, kind)} ({args.against})"
             print(
                 f"paired, {names}: right by both {pr.both}, only this {pr.only_a}, only the reference "
                 f"{pr.only_b}, neither {pr.neither}; {what} {100 * pr.diff:+.2f} pt, sign-test p = {pr.p_value:.3g}"
