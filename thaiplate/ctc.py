@@ -261,7 +261,8 @@ def decode_views(
     lp = np.asarray(view_log_probs, dtype=np.float64)
     if len(lp) == 1:
         return decode(lp[0], beam_width, top_k, constrain)
-    raw_ids, _ = greedy_decode(lp[0])
+    greedy = [greedy_decode(v) for v in lp]
+    raw_ids = greedy[0][0]
     # candidates: the first view's beam (its top_k and its best valid text) and every view's best path;
     # a beam search per view costs ~5x more and reads the same (runs/rule-reader-views.md)
     beams = beam_search(lp[0], beam_width=beam_width)
@@ -269,7 +270,7 @@ def decode_views(
     valid = next((b.ids for b in beams if labels.is_valid_plate(b.text)), None)
     if valid is not None:
         pool[valid] = None
-    pool.update(dict.fromkeys(tuple(greedy_decode(v)[0]) for v in lp))
+    pool.update(dict.fromkeys(tuple(ids) for ids, _ in greedy))
     seqs = [list(ids) for ids in pool]
     per_view = sequence_log_probs(lp, seqs)  # (K, V)
     pooled = np.logaddexp.reduce(per_view, axis=1) - math.log(len(lp))  # log of the mean probability
@@ -287,7 +288,9 @@ def decode_views(
     return TextReading(
         text=text,
         confidence=float(math.exp(pooled[chosen])),
-        char_confidences=char_confidences(lp[best_view], chosen_ids),
+        char_confidences=(
+            greedy[best_view][1] if greedy[best_view][0] == chosen_ids else char_confidences(lp[best_view], chosen_ids)
+        ),
         candidates=[Candidate(labels.normalize(labels.decode_ids(seqs[k])), float(math.exp(pooled[k]))) for k in top],
         raw_text=labels.normalize(labels.decode_ids(raw_ids)),
         valid=plate_type is not None,
