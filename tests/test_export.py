@@ -65,3 +65,18 @@ def test_quantize_writes_a_smaller_int8_reader_that_serving_loads(tmp_path):
     samples = [ocr_sample(np.random.default_rng([777, i]), cfg) for i in range(16)]
     readings = OnnxRecognizer.from_dir(tmp_path).read([s.image for s in samples])
     assert sum(compact(r.text) == compact(s.spec.text) for r, s in zip(readings, samples, strict=True)) >= 12
+
+
+def test_onnx_latency_bench_times_models_side_by_side(tmp_path, capsys):
+    import json
+
+    from thaiplate.bench import onnx_latency
+    from thaiplate.runtime import default_models_dir
+
+    rec, cls = default_models_dir() / "recognizer.onnx", default_models_dir() / "classifier.onnx"
+    out = tmp_path / "lat.json"
+    assert onnx_latency.main([str(rec), str(cls), "--runs", "3", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert [r["model"] for r in doc["rows"]] == [str(rec), str(cls)]
+    assert doc["rows"][0]["cpu_ratio"] == 1.0 and all(r["cpu_ms"] > 0 and r["mb"] > 0 for r in doc["rows"])
+    assert "x first" in capsys.readouterr().out
