@@ -90,3 +90,15 @@ def test_reader_views_come_from_argument_env_then_yaml(tmp_path, monkeypatch):
     monkeypatch.setenv("THAIPLATE_READER_VIEWS", "orig,nope")
     with pytest.raises(ValueError, match="nope"):
         OnnxRecognizer.from_dir(d)
+
+
+def test_views_below_comes_from_argument_env_then_yaml(tmp_path, monkeypatch):
+    d = write_toy_models(tmp_path, plate_text="1กข 1234")
+    monkeypatch.delenv("THAIPLATE_READER_VIEWS_BELOW", raising=False)
+    assert OnnxRecognizer.from_dir(d).views_below is None
+    text = (d / "recognizer.yaml").read_text(encoding="utf-8")
+    (d / "recognizer.yaml").write_text(text + "decoding:\n  views: [orig, up]\n  views_below: 0.8\n", encoding="utf-8")
+    assert OnnxRecognizer.from_dir(d).views_below == 0.8
+    monkeypatch.setenv("THAIPLATE_READER_VIEWS_BELOW", "0.5")
+    assert OnnxRecognizer.from_dir(d).views_below == 0.5
+    assert OnnxRecognizer.from_dir(d, views_below=0.9).views_below == 0.9

@@ -75,9 +75,11 @@ def record_gate(models_dir: Path, gate: float, chosen_on: str) -> None:
 def _gate_lines(decoding: dict) -> list[str]:
     lines = []
     if len(decoding.get("views") or []) > 1:
+        below = decoding.get("views_below")
+        only = f"; only crops whose first reading is below {below} get the others" if below is not None else ""
         lines.append(
             f"- Views: each crop is read as {', '.join(decoding['views'])} (`decoding.views`, `thaiplate.views`; "
-            f"`THAIPLATE_READER_VIEWS=orig` reads it once) and the text most probable on average wins. "
+            f"`THAIPLATE_READER_VIEWS=orig` reads it once) and the text most probable on average wins{only}. "
             f"{decoding.get('views_chosen_on', '')}".rstrip()
         )
     if "min_text_confidence" not in decoding:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -31,6 +32,7 @@ class OnnxRecognizer(OnnxImageModel):
         top_k: int = 5,
         constrain: bool = True,
         views: list[str] | tuple[str, ...] | None = None,
+        views_below: float | None = None,
     ) -> None:
         super().__init__(path, cfg, max_batch)
         decoding = self.spec.extra.get("decoding", {})
@@ -40,6 +42,11 @@ class OnnxRecognizer(OnnxImageModel):
         # views to read each crop as (thaiplate.views): argument, else $THAIPLATE_READER_VIEWS, else the yaml
         env = os.environ.get("THAIPLATE_READER_VIEWS", "").replace(",", " ").split()
         self.views = _views_module.check_views(views or env or decoding.get("views") or ["orig"])
+        # with several views: only crops whose first-view reading is less confident than this get the others
+        # (None: every crop); argument, else $THAIPLATE_READER_VIEWS_BELOW, else decoding.views_below
+        below = views_below if views_below is not None else os.environ.get("THAIPLATE_READER_VIEWS_BELOW")
+        below = below if below not in (None, "") else decoding.get("views_below")
+        self.views_below: float | None = None if below is None else float(below)
         # the reading gate is this reader's calibration, chosen per version (``thaiplate eval e2e --sweep``)
         gate = decoding.get("min_text_confidence")
         self.min_text_confidence: float | None = None if gate is None else float(gate)
@@ -48,11 +55,12 @@ class OnnxRecognizer(OnnxImageModel):
         """``(N, T, 54)`` log-probabilities of the crops as they are."""
         return self.run(crops)
 
-    def view_log_probs(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
-        """``(V, N, T, 54)``: every crop read through each of ``self.views``."""
+    def view_log_probs(self, crops: list[np.ndarray] | np.ndarray, names: tuple[str, ...] | None = None) -> np.ndarray:
+        """``(V, N, T, 54)``: every crop read through each view of ``names`` (default ``self.views``)."""
+        names = names or self.views
         x = self.tensor(crops)
-        lp = self.run(_views_module.stack_views(x, self.views))
-        return lp.reshape(len(self.views), len(x), *lp.shape[1:])
+        lp = self.run(_views_module.stack_views(x, names))
+        return lp.reshape(len(names), len(x), *lp.shape[1:])
 
     def decode(self, view_log_probs: np.ndarray) -> list[TextReading]:
         """``view_log_probs`` output -> one reading per crop (pooled over views when there are several)."""
@@ -65,4 +73,23 @@ class OnnxRecognizer(OnnxImageModel):
 
     def read(self, crops: list[np.ndarray] | np.ndarray) -> list[TextReading]:
         """RGB uint8 crops (or the shared float32 ``(N, 3, H, W)`` tensor) -> one reading each."""
-        return self.decode(self.view_log_probs(crops))
+        return self.read_timed(crops)[0]
+
+    def read_timed(self, crops: list[np.ndarray] | np.ndarray) -> tuple[list[TextReading], float, float]:
+        """Readings, and the seconds spent in ONNX and in CTC decoding (``thaiplate eval ocr`` reports both)."""
+        x = self.tensor(crops)
+        adaptive = self.views_below is not None and len(self.views) > 1
+        t0 = time.perf_counter()
+        lp = self.view_log_probs(x, self.views[:1] if adaptive else self.views)
+        t1 = time.perf_counter()
+        readings = self.decode(lp)
+        t_onnx, t_decode = t1 - t0, time.perf_counter() - t1
+        low = [i for i, r in enumerate(readings) if r.confidence < self.views_below] if adaptive else []
+        if low:
+            t0 = time.perf_counter()
+            low_lp = np.concatenate([lp[:, low], self.view_log_probs(x[low], self.views[1:])])
+            t1 = time.perf_counter()
+            for i, reading in zip(low, self.decode(low_lp), strict=True):
+                readings[i] = reading
+            t_onnx, t_decode = t_onnx + t1 - t0, t_decode + time.perf_counter() - t1
+        return readings, t_onnx, t_decode

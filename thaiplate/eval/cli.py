@@ -13,9 +13,11 @@ from thaiplate.eval import write_report
 
 
 def _label(metrics: dict, kind: str) -> str:
-    """``v18``, or ``v18 (5 views)`` when the reader pools several views."""
+    """``v18``, or ``v18 (5 views)`` / ``v18 (5 views below 0.8)`` when the reader pools several views."""
     views = metrics.get("reader_views", []) if kind == "recognizer" else []
-    return f"v{metrics['models'][kind]}" + (f" ({len(views)} views)" if len(views) > 1 else "")
+    below = metrics.get("reader_views_below") if kind == "recognizer" else None
+    tail = f" ({len(views)} views" + (f" below {below}" if below is not None else "") + ")" if len(views) > 1 else ""
+    return f"v{metrics['models'][kind]}{tail}"
 
 
 def _run_ocr(args: argparse.Namespace) -> int:
