@@ -102,3 +102,6 @@ def test_views_below_comes_from_argument_env_then_yaml(tmp_path, monkeypatch):
     monkeypatch.setenv("THAIPLATE_READER_VIEWS_BELOW", "0.5")
     assert OnnxRecognizer.from_dir(d).views_below == 0.5
     assert OnnxRecognizer.from_dir(d, views_below=0.9).views_below == 0.9
+    monkeypatch.setenv("THAIPLATE_READER_VIEWS_BELOW", "high")
+    with pytest.raises(ValueError, match="must be a confidence"):
+        OnnxRecognizer.from_dir(d)

@@ -46,7 +46,10 @@ class OnnxRecognizer(OnnxImageModel):
         # (None: every crop); argument, else $THAIPLATE_READER_VIEWS_BELOW, else decoding.views_below
         below = views_below if views_below is not None else os.environ.get("THAIPLATE_READER_VIEWS_BELOW")
         below = below if below not in (None, "") else decoding.get("views_below")
-        self.views_below: float | None = None if below is None else float(below)
+        try:
+            self.views_below: float | None = None if below is None else float(below)
+        except ValueError:
+            raise ValueError(f"views_below / THAIPLATE_READER_VIEWS_BELOW must be a confidence in [0, 1], got {below!r}") from None
         # the reading gate is this reader's calibration, chosen per version (``thaiplate eval e2e --sweep``)
         gate = decoding.get("min_text_confidence")
         self.min_text_confidence: float | None = None if gate is None else float(gate)

@@ -56,7 +56,7 @@ def _axis_map(size: int, zoom: int, shift: int, margin: float) -> tuple[np.ndarr
 def view(x: np.ndarray, name: str) -> np.ndarray:
     """One view of a ``(N, C, H, W)`` float tensor (bilinear; ``orig`` is returned as is)."""
     zy, zx, sy, sx = VIEWS[name]
-    if name == "orig" or not any(VIEWS[name]):
+    if not any(VIEWS[name]):
         return x
     h, w = x.shape[-2:]
     y0, y1, wy = _axis_map(h, zy, sy, MARGIN_Y)
