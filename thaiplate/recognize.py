@@ -54,10 +54,6 @@ class OnnxRecognizer(OnnxImageModel):
         gate = decoding.get("min_text_confidence")
         self.min_text_confidence: float | None = None if gate is None else float(gate)
 
-    def log_probs(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
-        """``(N, T, 54)`` log-probabilities of the crops as they are."""
-        return self.run(crops)
-
     def view_log_probs(self, crops: list[np.ndarray] | np.ndarray, names: tuple[str, ...] | None = None) -> np.ndarray:
         """``(V, N, T, 54)``: every crop read through each view of ``names`` (default ``self.views``)."""
         names = names or self.views

@@ -107,7 +107,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     r = quantize(args.kind, Path(args.models), n=args.n, record=args.record)
     print(
         f"wrote {r.path}: {r.int8_mb:.2f} MB (fp32 {r.fp32_mb:.2f} MB); argmaxes kept on the calibration "
-        f"crops {100 * r.agreement:.1f} %" + ("; now served (KIND.yaml `file`)".replace("KIND", args.kind) if args.record else "")
+        f"crops {100 * r.agreement:.1f} %" + (f"; now served ({args.kind}.yaml `file`)" if args.record else "")
     )
     return 0
 

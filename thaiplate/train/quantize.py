@@ -49,7 +49,8 @@ def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16) ->
 
     from thaiplate.runtime import ort_session
 
-    input_name = ort_session(fp32).get_inputs()[0].name
+    reference = ort_session(fp32)
+    input_name = reference.get_inputs()[0].name
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -68,7 +69,7 @@ def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16) ->
             str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
         )
-    a = ort_session(fp32).run(None, {input_name: calib})[0]
+    a = reference.run(None, {input_name: calib})[0]
     b = ort_session(out).run(None, {input_name: calib})[0]
     return float(np.mean(a.argmax(-1) == b.argmax(-1)))
 
