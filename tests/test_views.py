@@ -105,3 +105,11 @@ def test_views_below_comes_from_argument_env_then_yaml(tmp_path, monkeypatch):
     monkeypatch.setenv("THAIPLATE_READER_VIEWS_BELOW", "high")
     with pytest.raises(ValueError, match="must be a confidence"):
         OnnxRecognizer.from_dir(d)
+
+
+def test_a_single_view_is_still_applied():
+    """One view name (e.g. the adaptive reader's first view, or THAIPLATE_READER_VIEWS=up) is that view,
+    not the tensor as it is."""
+    x = bar_image(20, 50)
+    np.testing.assert_array_equal(views.stack_views(x, ("up",)), views.view(x, "up"))
+    assert views.stack_views(x, ("orig",)) is x

@@ -67,4 +67,4 @@ def view(x: np.ndarray, name: str) -> np.ndarray:
 
 def stack_views(x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """``(N, C, H, W)`` -> ``(V * N, C, H, W)``, view-major (all crops' first view, then the second...)."""
-    return np.concatenate([view(x, n) for n in names]) if len(names) > 1 else x
+    return np.concatenate([view(x, n) for n in names]) if len(names) > 1 else view(x, names[0])
