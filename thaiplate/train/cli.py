@@ -131,8 +131,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "quantize",
         help="static INT8 copy of models/NAME.onnx (models/NAME.int8.onnx) for serving",
         description="Static QDQ INT8 (per-channel int8 Conv weights, uint8 activations; the GRU and heads stay "
-        "fp32), calibrated on fresh synthetic renderer crops (fixed seed). Prints sizes and the max output "
-        "difference; --record points KIND.yaml's `file` at the INT8 model (the fp32 one stays as the reference, "
+        "fp32), calibrated on fresh synthetic renderer crops (fixed seed). Prints sizes and the share of output "
+        "argmaxes INT8 keeps on the calibration crops; --record points KIND.yaml's `file` at the INT8 model (the fp32 one stays as the reference, "
         "`fp32_file`). Judge it first: runs/rule-int8.md, `thaiplate eval ocr --models M --against models`.",
     )
     q.add_argument("kind", choices=["recognizer", "classifier"])

@@ -4,8 +4,8 @@ Both CNNs spend most of their ONNX time in Conv (reader 76 %, classifier 99 %, o
 weights with uint8 activations (QDQ, Conv only: the GRU and the head stay fp32) run them at x0.75 (reader) and
 x0.5-0.6 (classifier) of the fp32 time on this AVX2 host, but post-training quantization cost the reader 0.9 pt on
 held-out-face crops and the classifier 12-14 pt of province top-1, so neither is served (runs/rule-int8.md);
-quantization-aware training would be the next step. Activation ranges are calibrated on fresh synthetic crops from the renderer (fixed seed),
-never on a set models are judged on. The fp32 ONNX stays in ``models/`` as the reference; ``KIND.yaml``'s
+quantization-aware training would be the next step. Activation ranges are calibrated on fresh synthetic crops
+from the renderer (fixed seed), never on a set models are judged on. The fp32 ONNX stays in ``models/`` as the reference; ``KIND.yaml``'s
 ``file`` points serving at the INT8 one. A build step: needs ``onnx`` (dev venv), never run by serving.
 """
 
@@ -95,7 +95,7 @@ def quantize(kind: str, models_dir: Path, n: int = 256, record: bool = False) ->
         spec["quantization"] = {
             "kind": "static QDQ INT8, per-channel int8 weights, uint8 activations, Conv only",
             "calibration": f"{n} renderer crops, seed {CALIBRATION_SEED} (thaiplate.train.quantize)",
-            "command": f"thaiplate quantize {kind} --n {n} --record",
+            "command": f"thaiplate train quantize {kind} --n {n} --record",
             "argmax_agreement_on_calibration": round(agreement, 4),
         }
         yaml_path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
