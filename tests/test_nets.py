@@ -13,6 +13,7 @@ from toy_plates import toy_crop  # noqa: E402
 from thaiplate import labels  # noqa: E402
 from thaiplate.nets import CRNN, ProvinceNet  # noqa: E402
 from thaiplate.nets.crnn import widen_stem_state  # noqa: E402
+from thaiplate.nets.slim import slim_state  # noqa: E402
 from thaiplate.preprocess import batch_tensor, plate_tensor  # noqa: E402
 
 
@@ -74,6 +75,64 @@ def test_widened_stem_computes_the_same_function():
         assert torch.allclose(old(x), new(x), atol=1e-4)
     with pytest.raises(ValueError, match="strided-stem"):
         widen_stem_state(new.state_dict())
+
+
+SLIM = {"hidden": 96, "stem": "full", "widths": (24, 32, 64, 64, 112, 128)}
+
+
+def randomised_bn(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BN statistics and scales, as after training."""
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def test_slim_to_the_same_widths_is_the_identity():
+    torch.manual_seed(0)
+    wide = randomised_bn(CRNN(stem="full"))
+    copy = CRNN(stem="full").eval()
+    copy.load_state_dict(slim_state(wide.state_dict(), copy.state_dict()))
+    x = torch.rand(2, 3, 64, 192) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(wide(x), copy(x))
+
+
+def test_slim_drops_dead_channels_without_changing_the_output():
+    """Channels whose BN scale and shift are 0 output nothing, GRU units the head never reads and no other unit
+    hears carry nothing: pruning exactly those must leave the function as it was (and keep every live one)."""
+    torch.manual_seed(1)
+    narrow = CRNN(**SLIM).eval()
+    wide = randomised_bn(CRNN(stem="full"))
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        convs = [m for m in wide.features if isinstance(m, torch.nn.Sequential)]
+        for block, keep in zip(convs[1:], SLIM["widths"], strict=True):
+            dead = torch.randperm(block[1].weight.numel(), generator=g)[keep:]
+            block[1].weight[dead] = 0
+            block[1].bias[dead] = 0
+        h = wide.rnn.hidden_size
+        for d, suffix in enumerate(("", "_reverse")):
+            dead = torch.randperm(h, generator=g)[SLIM["hidden"] :]
+            getattr(wide.rnn, f"weight_hh_l0{suffix}")[:, dead] = 0
+            wide.head.weight[:, d * h + dead] = 0
+    cut = CRNN(**SLIM).eval()
+    cut.load_state_dict(slim_state(wide.state_dict(), narrow.state_dict()))
+    assert sum(p.numel() for p in cut.parameters()) < 0.55 * n_params(wide)
+    x = torch.rand(2, 3, 64, 192) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(wide(x), cut(x), atol=1e-5)
+
+
+def test_slim_refuses_a_different_layout():
+    with pytest.raises(ValueError, match="layout"):
+        slim_state(CRNN(stem="full").state_dict(), CRNN(hidden=96, stem="strided", widths=SLIM["widths"]).state_dict())
+    with pytest.raises(ValueError, match="6 channel counts"):
+        CRNN(widths=(8, 8))
 
 
 def test_province_net_shapes_and_budget():

@@ -27,6 +27,8 @@ from torch.nn import functional as F
 
 NUM_CLASSES = 54  # blank + 53 charset chars (thaiplate.labels)
 FULL_STEM_WIDTH = 16
+# output channels of the strided stem conv and the five convs after it (v1-v18 used these)
+WIDTHS = (32, 48, 96, 96, 160, 192)
 
 Stem = Literal["strided", "full"]
 
@@ -39,35 +41,47 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     )
 
 
-def stem_layers(stem: Stem) -> list[nn.Module]:
+def stem_layers(stem: Stem, width: int = WIDTHS[0]) -> list[nn.Module]:
     if stem == "strided":
-        return [conv_bn_relu(3, 32, stride=2)]  # 32 x 96
+        return [conv_bn_relu(3, width, stride=2)]  # 32 x 96
     if stem == "full":
-        return [conv_bn_relu(3, FULL_STEM_WIDTH), conv_bn_relu(FULL_STEM_WIDTH, 32, stride=2)]
+        return [conv_bn_relu(3, FULL_STEM_WIDTH), conv_bn_relu(FULL_STEM_WIDTH, width, stride=2)]
     raise ValueError(f"stem must be 'strided' or 'full', got {stem!r}")
 
 
 class CRNN(nn.Module):
-    """``(N, 3, 64 or 96, 192)`` float image -> ``(N, 96, 54)`` log-probabilities."""
+    """``(N, 3, 64 or 96, 192)`` float image -> ``(N, 96, 54)`` log-probabilities.
+
+    ``widths`` are the channel counts of the strided stem conv and the five convs after it; a narrower
+    set (``thaiplate.nets.slim``) trades accuracy for speed without changing the layer layout.
+    """
 
     def __init__(
-        self, num_classes: int = NUM_CLASSES, hidden: int = 128, dropout: float = 0.1, stem: Stem = "strided"
+        self,
+        num_classes: int = NUM_CLASSES,
+        hidden: int = 128,
+        dropout: float = 0.1,
+        stem: Stem = "strided",
+        widths: tuple[int, ...] | list[int] = WIDTHS,
     ) -> None:
         super().__init__()
+        if len(widths) != len(WIDTHS):
+            raise ValueError(f"widths needs {len(WIDTHS)} channel counts, got {list(widths)}")
+        w0, w1, w2, w3, w4, w5 = widths
         self.features = nn.Sequential(
-            *stem_layers(stem),  # 32 x 96
-            conv_bn_relu(32, 48),
+            *stem_layers(stem, w0),  # 32 x 96
+            conv_bn_relu(w0, w1),
             nn.MaxPool2d(2),  # 16 x 48
-            conv_bn_relu(48, 96),
-            conv_bn_relu(96, 96),
+            conv_bn_relu(w1, w2),
+            conv_bn_relu(w2, w3),
             nn.MaxPool2d((2, 1)),  # 8 x 48
-            conv_bn_relu(96, 160),
+            conv_bn_relu(w3, w4),
             nn.MaxPool2d((2, 1)),  # 4 x 48
-            conv_bn_relu(160, 192),
+            conv_bn_relu(w4, w5),
             nn.MaxPool2d((2, 1)),  # 2 x 48
         )
         self.dropout = nn.Dropout(dropout)
-        self.rnn = nn.GRU(192, hidden, batch_first=True, bidirectional=True)
+        self.rnn = nn.GRU(w5, hidden, batch_first=True, bidirectional=True)
         self.head = nn.Linear(2 * hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,9 @@ class TrainConfig:
     width: int = 192
     jitter: dict = field(default_factory=dict)  # Jitter fields
     model: dict = field(default_factory=dict)  # model constructor kwargs
+    teacher: str | None = None  # distil from these weights (recogniser: a wider CRNN), None = no teacher
+    teacher_model: dict = field(default_factory=dict)  # the teacher's constructor kwargs
+    distill: dict = field(default_factory=dict)  # weight, temperature of the distillation term
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: object) -> TrainConfig:
