@@ -56,6 +56,8 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
         entry["ms_onnx_batch1"] = round(metrics["ms_per_crop"]["recognizer_onnx_batch1"], 2)
         if "read_batch1_views" in metrics["ms_per_crop"]:
             entry["views"] = metrics["reader_views"]
+            if metrics.get("reader_views_below") is not None:
+                entry["views_below"] = metrics["reader_views_below"]
             entry["ms_read_batch1_views"] = round(metrics["ms_per_crop"]["read_batch1_views"], 2)
             entry["ms_read_batch1_one_view"] = round(metrics["ms_per_crop"]["read_batch1_one_view"], 2)
     else:
