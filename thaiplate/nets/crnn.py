@@ -4,7 +4,8 @@ The conv stack halves the width twice (192 -> 48 columns, ~4 px per frame, >= 5 
 car plate) and the height five times (64 -> 2 rows). The two rows are read as one sequence, top row then
 bottom row (T = 96), so 2-line car plates (registration on top, province below: the model learns to
 emit blanks there), 3-line motorcycle plates and LTA plates come out of one pass with no line
-splitting. Channels stay narrow at high resolution to keep one crop under ~5 ms on one CPU thread.
+splitting. Channels stay narrow at high resolution for speed (v18: ~9 ms a crop on one thread of an
+AMD EPYC without AVX-512; ``widths`` trades accuracy for less).
 
 A taller input (96 px: 1.5x the vertical detail, for tails like ฎ/ฏ that are 2-3 px at 64 px) gives 3
 feature rows; a stride-1 max-pool over adjacent rows merges them back to the 2 rows the BiGRU reads, so

@@ -54,7 +54,7 @@ class TrainConfig:
     width: int = 192
     jitter: dict = field(default_factory=dict)  # Jitter fields
     model: dict = field(default_factory=dict)  # model constructor kwargs
-    teacher: str | None = None  # distil from these weights (recogniser: a wider CRNN), None = no teacher
+    teacher: str | None = None  # recogniser only: distil from these CRNN weights; None = no teacher
     teacher_model: dict = field(default_factory=dict)  # the teacher's constructor kwargs
     distill: dict = field(default_factory=dict)  # weight, temperature of the distillation term
 
