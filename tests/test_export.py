@@ -36,37 +36,6 @@ def test_export_parity_and_dynamic_batch(tmp_path, net, output, shape):
         assert parity(model, report.path, x) <= 1e-4
 
 
-def test_quantize_writes_a_smaller_int8_reader_that_serving_loads(tmp_path):
-    """`thaiplate train quantize recognizer --record` on a copy of the committed models: the INT8 file is
-    written and served (yaml `file`), the fp32 one stays as the reference, and it still reads fresh plates."""
-    import shutil
-
-    import yaml
-
-    from thaiplate.cli import main
-    from thaiplate.eval.textmetrics import compact
-    from thaiplate.recognize import OnnxRecognizer
-    from thaiplate.runtime import default_models_dir
-    from thaiplate.synth.augment import augment_config, load_config
-    from thaiplate.synth.crops import ocr_sample
-
-    src = default_models_dir()
-    if not (src / "recognizer.onnx").exists():
-        pytest.skip("no committed recognizer")
-    for f in ("recognizer.onnx", "recognizer.yaml", "recognizer.md"):
-        shutil.copy(src / f, tmp_path / f)
-    assert main(["train", "quantize", "recognizer", "--models", str(tmp_path), "--n", "32", "--record"]) == 0
-    spec = yaml.safe_load((tmp_path / "recognizer.yaml").read_text(encoding="utf-8"))
-    assert spec["file"] == "recognizer.int8.onnx" and spec["fp32_file"] == "recognizer.onnx"
-    assert (tmp_path / "recognizer.int8.onnx").stat().st_size < 0.6 * (tmp_path / "recognizer.onnx").stat().st_size
-    assert spec["quantization"]["argmax_agreement_on_calibration"] > 0.95
-    assert "recognizer.int8.onnx" in str(OnnxRecognizer.from_dir(tmp_path).path)
-    cfg = augment_config(load_config(None))
-    samples = [ocr_sample(np.random.default_rng([777, i]), cfg) for i in range(16)]
-    readings = OnnxRecognizer.from_dir(tmp_path).read([s.image for s in samples])
-    assert sum(compact(r.text) == compact(s.spec.text) for r, s in zip(readings, samples, strict=True)) >= 12
-
-
 def test_onnx_latency_bench_times_models_side_by_side(tmp_path, capsys):
     import json
 

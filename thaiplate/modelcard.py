@@ -74,6 +74,16 @@ def record_gate(models_dir: Path, gate: float, chosen_on: str) -> None:
     _save(models_dir, "recognizer", spec)
 
 
+def quantization_note(spec: dict) -> str:
+    """One sentence on the served INT8 model and its fp32 reference, or "" when the fp32 model is served."""
+    q = spec.get("quantization")
+    if not q:
+        return ""
+    return (f"Served as INT8: {q['kind']}; calibration: {q['calibration']}; agreement with the fp32 "
+            f"`{spec.get('fp32_file')}` on the calibration inputs {q['agreement_on_calibration']}. "
+            f"Made by `{q['command']}`.")
+
+
 def _gate_lines(decoding: dict) -> list[str]:
     lines = []
     if len(decoding.get("views") or []) > 1:
@@ -164,6 +174,7 @@ def write_card(models_dir: Path, kind: str) -> Path:
         f"- output `{out['name']}` `{tuple(out['shape'])}`: {out['kind']}.",
         f"- `{spec.get('weights', kind + '.pt')}`: the torch state dict (`thaiplate.nets`), for fine-tuning.",
         f"- sha256 of the ONNX file: `{spec.get('sha256', '?')}`.",
+        *([f"- {quantization_note(spec)}"] if spec.get("quantization") else []),
         *_gate_lines(spec.get("decoding", {})),
         "",
         "## Training",

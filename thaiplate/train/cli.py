@@ -106,8 +106,9 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
     r = quantize(args.kind, Path(args.models), n=args.n, record=args.record)
     print(
-        f"wrote {r.path}: {r.int8_mb:.2f} MB (fp32 {r.fp32_mb:.2f} MB); argmaxes kept on the calibration "
-        f"crops {100 * r.agreement:.1f} %" + (f"; now served ({args.kind}.yaml `file`)" if args.record else "")
+        f"wrote {r.path}: {r.int8_mb:.2f} MB (fp32 {r.fp32_mb:.2f} MB); fp32 outputs kept on the calibration "
+        f"inputs ({'boxes at IoU >= 0.7' if args.kind == 'detector' else 'argmaxes'}) {100 * r.agreement:.1f} %"
+        + (f"; now served ({args.kind}.yaml `file`)" if args.record else "")
     )
     return 0
 
@@ -130,14 +131,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = sub.add_parser(
         "quantize",
         help="static INT8 copy of models/NAME.onnx (models/NAME.int8.onnx) for serving",
-        description="Static QDQ INT8 (per-channel int8 Conv weights, uint8 activations; the GRU and heads stay "
-        "fp32), calibrated on fresh synthetic renderer crops (fixed seed). Prints sizes and the share of output "
-        "argmaxes INT8 keeps on the calibration crops; --record points KIND.yaml's `file` at the INT8 model (the fp32 one stays as the reference, "
-        "`fp32_file`). Judge it first: runs/rule-int8.md, `thaiplate eval ocr --models M --against models`.",
+        description="Static QDQ INT8 (per-channel 7-bit int8 Conv weights, so AVX2 hosts without VNNI do not "
+        "saturate; uint8 activations; the GRU, heads and YOLO box decoding stay fp32), calibrated on fresh "
+        "synthetic renderer crops or scenes (fixed seed). Prints sizes and the share of fp32 outputs INT8 keeps on "
+        "the calibration inputs (argmaxes; detector: boxes); --record points KIND.yaml's `file` at the INT8 model "
+        "(the fp32 one stays as the reference, `fp32_file`). Judge it first (runs/rule-int8-rr.md): "
+        "`thaiplate eval ocr --models M --against models`, `thaiplate eval e2e --models M`.",
     )
-    q.add_argument("kind", choices=["recognizer", "classifier"])
+    q.add_argument("kind", choices=["recognizer", "classifier", "detector"])
     q.add_argument("--models", default="models", help="models directory (default: models)")
-    q.add_argument("--n", type=int, default=256, help="calibration crops (default 256)")
+    q.add_argument("--n", type=int, default=None, help="calibration inputs (default: 256 crops, detector 64 scenes)")
     q.add_argument("--record", action="store_true", help="serve the INT8 model: rewrite KIND.yaml and its card")
     q.set_defaults(func=_run_quantize)
 

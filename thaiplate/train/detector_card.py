@@ -66,6 +66,13 @@ def _zoom_row(meta: dict[str, Any], base: str) -> str:
     )
 
 
+def _quantization_row(meta: dict[str, Any]) -> str:
+    from thaiplate.modelcard import quantization_note
+
+    note = quantization_note(meta)
+    return f"| quantization | {note} |\n" if note else ""
+
+
 def render(meta: dict[str, Any]) -> str:
     from thaiplate.detect import input_hw
 
@@ -90,14 +97,14 @@ def render(meta: dict[str, Any]) -> str:
 {banner}
 | | |
 |---|---|
-| file | `detector.onnx` (ONNX opset 17{", dynamic H x W" if "dynamic" in meta.get("input", {}) else ", static"}), `detector.pt` (ultralytics checkpoint, optimizer stripped) |
+| file | `{meta.get("file", "detector.onnx")}` (ONNX opset 17{", dynamic H x W" if "dynamic" in meta.get("input", {}) else ", static"}), `detector.pt` (ultralytics checkpoint, optimizer stripped) |
 | architecture | YOLOv8n (ultralytics `yolov8n.yaml`), 1 class `plate`, trained **from scratch** (no pretrained weights) |
 | input | `images` float32 `(1, 3, {h}, {w})` by default{" (`$THAIPLATE_DETECTOR_IMGSZ`, e.g. `480x832`, overrides it)" if "dynamic" in meta.get("input", {}) else ""}, RGB /255, letterbox (pad 114, centred); trained at {train_imgsz} |
 | output | `output0` float32 `{tuple(meta.get("output", {}).get("shape", [1, 5, "A"]))}` = cx, cy, w, h, score in letterboxed pixels; no NMS inside |
 | zoom pass | {_zoom_row(meta, f"{h}x{w}")} |
 | serving thresholds | conf {meta.get("conf")}, NMS IoU {meta.get("iou")}, boxes taller than {meta.get("max_box_height", 1.0)} of the image dropped (`detector.yaml`) |
 | status / exported | {status} / {meta.get("exported", "?")} |
-
+{_quantization_row(meta)}
 ## Data
 - **Training:** `{tr.get("data_command", "thaiplate synth detect")}` scenes: {tr.get("train_images", "?")} train /
   {tr.get("val_images", "?")} val images, 0–3 plates each: rendered Thai plates on procedural backgrounds, and the

@@ -1,12 +1,15 @@
-"""Static INT8 quantization of the recogniser / classifier ONNX for serving (runs/rule-int8.md).
+"""Static INT8 quantization of the ONNX models for serving (runs/rule-int8.md, runs/rule-int8-rr.md).
 
-Both CNNs spend most of their ONNX time in Conv (reader 76 %, classifier 99 %, one thread). Per-channel int8
-weights with uint8 activations (QDQ, Conv only: the GRU and the head stay fp32) run them at x0.75 (reader) and
-x0.5-0.6 (classifier) of the fp32 time on this AVX2 host, but post-training quantization cost the reader 0.9 pt on
-held-out-face crops and the classifier 12-14 pt of province top-1, so neither is served (runs/rule-int8.md);
-quantization-aware training would be the next step. Activation ranges are calibrated on fresh synthetic crops
-from the renderer (fixed seed), never on a set models are judged on. The fp32 ONNX stays in ``models/`` as the reference; ``KIND.yaml``'s
-``file`` points serving at the INT8 one. A build step: needs ``onnx`` (dev venv), never run by serving.
+All three models spend most of their ONNX time in Conv (reader 76 %, classifier 99 %, one thread). Per-channel
+int8 weights with uint8 activations (QDQ, Conv only: the GRU, the heads and YOLO's box decoding stay fp32) run
+them at x0.73 (reader), x0.6 (classifier) and x0.72 (detector) of the fp32 time on this AVX2 host.
+
+Weights are **7-bit** (``reduce_range``): on x86 without VNNI, ONNX Runtime's u8 x s8 kernels add pairs of products
+in int16 (``vpmaddubsw``), which saturates with full 8-bit weights. With 8-bit weights the classifier lost 12-14 pt
+of province top-1 (runs/rule-int8.md); with 7-bit it keeps its fp32 reading on all but ~1 % of crops at the same
+speed. Activation ranges are calibrated on fresh synthetic crops / scenes (fixed seed), never on a set models are
+judged on. The fp32 ONNX stays in ``models/`` as the reference; ``KIND.yaml``'s ``file`` points serving at the
+INT8 one. A build step: needs ``onnx`` (dev venv), never run by serving.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("recognizer", "classifier")
+KINDS = ("recognizer", "classifier", "detector")
 CALIBRATION_SEED = 4242
 
 
@@ -27,7 +30,9 @@ class QuantizeReport:
     path: Path
     fp32_mb: float
     int8_mb: float
-    agreement: float  # share of argmaxes (reader: per frame; classifier: per crop) INT8 keeps on the calibration crops
+    # share of fp32 outputs INT8 keeps on the calibration inputs: reader argmax per frame, classifier argmax per
+    # crop, detector boxes matched at IoU >= 0.7 after NMS at the serving thresholds
+    agreement: float
 
 
 def calibration_tensor(n: int = 256, seed: int = CALIBRATION_SEED, height: int = 64, width: int = 192) -> np.ndarray:
@@ -41,16 +46,24 @@ def calibration_tensor(n: int = 256, seed: int = CALIBRATION_SEED, height: int =
     return batch_tensor(crops, height, width)
 
 
-def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16) -> float:
-    """Write the QDQ INT8 model of ``fp32`` to ``out``; returns the share of output argmaxes it keeps on
-    ``calib`` (a cheap first alarm: raw output differences say little about log-probs of unlikely classes)."""
+def calibration_scenes(n: int = 64, seed: int = CALIBRATION_SEED) -> list[np.ndarray]:
+    """``n`` fresh scenes of the default scene engine (RGB uint8), as ``thaiplate synth detect`` draws them."""
+    from thaiplate.synth.augment import augment_config, load_config
+    from thaiplate.synth.scene import make_scene
+
+    raw = load_config(None)
+    cfg = augment_config(raw)
+    return [make_scene(np.random.default_rng([seed, i]), cfg, raw["scene"]).image for i in range(n)]
+
+
+def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, reduce_range: bool = True) -> None:
+    """Write the QDQ INT8 model of ``fp32`` to ``out``, activation ranges from ``calib`` (``(N, ...)`` inputs)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from thaiplate.runtime import ort_session
 
-    reference = ort_session(fp32)
-    input_name = reference.get_inputs()[0].name
+    input_name = ort_session(fp32).get_inputs()[0].name
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -64,18 +77,55 @@ def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16) ->
 
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32), str(pre))  # shape inference + fusions the quantizer expects
+        # shape inference + fusions the quantizer expects; symbolic inference cannot finish on the detector's
+        # dynamic H and W (and is not needed: only Conv is quantized)
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         quantize_static(
-            str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
         )
-    a = reference.run(None, {input_name: calib})[0]
-    b = ort_session(out).run(None, {input_name: calib})[0]
-    return float(np.mean(a.argmax(-1) == b.argmax(-1)))
 
 
-def quantize(kind: str, models_dir: Path, n: int = 256, record: bool = False) -> QuantizeReport:
-    """``models/KIND.onnx`` -> ``models/KIND.int8.onnx``; with ``record``, serve it (``file`` in KIND.yaml)."""
+def argmax_agreement(fp32: Path, int8: Path, x: np.ndarray) -> float:
+    """Share of output argmaxes INT8 keeps on ``x`` (a cheap first alarm: raw output differences say little
+    about log-probs of unlikely classes)."""
+    from thaiplate.runtime import ort_session
+
+    a, b = (ort_session(p) for p in (fp32, int8))
+    name = a.get_inputs()[0].name
+    return float(np.mean(a.run(None, {name: x})[0].argmax(-1) == b.run(None, {name: x})[0].argmax(-1)))
+
+
+def box_agreement(fp32: Path, int8: Path, spec: dict, images: list[np.ndarray], iou: float = 0.7) -> float:
+    """Share of the fp32 detector's boxes (serving thresholds and input) that INT8 also finds at IoU >= ``iou``."""
+    from thaiplate.detect import OnnxDetector, box_iou, input_hw
+
+    kw = {"imgsz": input_hw(spec.get("imgsz", 640)), "conf": float(spec.get("conf", 0.25)),
+          "iou": float(spec.get("iou", 0.45)), "max_box_height": float(spec.get("max_box_height", 1.0))}
+    a, b = OnnxDetector(fp32, **kw), OnnxDetector(int8, **kw)
+    found = total = 0
+    for img in images:
+        theirs = np.array([d.box for d in b.detect(img)], dtype=np.float32).reshape(-1, 4)
+        for d in a.detect(img):
+            total += 1
+            found += bool(len(theirs)) and float(box_iou(np.array(d.box, dtype=np.float32), theirs).max()) >= iou
+    return found / max(total, 1)
+
+
+def _detector_calibration(spec: dict, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Letterboxed serving-size tensors of ``n`` fresh scenes, and the scenes themselves."""
+    from thaiplate.detect import input_hw, letterbox
+
+    hw = input_hw(spec.get("imgsz", 640))
+    scenes = calibration_scenes(n)
+    x = np.stack([letterbox(s, hw)[0].transpose(2, 0, 1) for s in scenes]).astype(np.float32) / 255.0
+    return x, scenes
+
+
+def quantize(kind: str, models_dir: Path, n: int | None = None, record: bool = False) -> QuantizeReport:
+    """``models/KIND.onnx`` -> ``models/KIND.int8.onnx``; with ``record``, serve it (``file`` in KIND.yaml).
+
+    ``n`` calibration inputs: default 256 crops (reader, classifier) or 64 scenes (detector)."""
     import yaml
 
     if kind not in KINDS:
@@ -84,8 +134,18 @@ def quantize(kind: str, models_dir: Path, n: int = 256, record: bool = False) ->
     spec = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
     fp32 = models_dir / str(spec.get("fp32_file") or spec.get("file") or f"{kind}.onnx")
     out = models_dir / f"{kind}.int8.onnx"
-    calib = calibration_tensor(n, height=spec["input"]["height"], width=spec["input"]["width"])
-    agreement = quantize_model(fp32, out, calib)
+    if kind == "detector":
+        n = n or 64
+        calib, scenes = _detector_calibration(spec, n)
+        quantize_model(fp32, out, calib, batch=1)  # the detector's ONNX input has batch 1
+        agreement = box_agreement(fp32, out, spec, scenes)
+        source = f"{n} scenes of the default scene engine at the serving input, seed {CALIBRATION_SEED}"
+    else:
+        n = n or 256
+        calib = calibration_tensor(n, height=spec["input"]["height"], width=spec["input"]["width"])
+        quantize_model(fp32, out, calib)
+        agreement = argmax_agreement(fp32, out, calib)
+        source = f"{n} renderer crops, seed {CALIBRATION_SEED}"
     if record:
         from thaiplate.modelcard import write_card
 
@@ -93,11 +153,16 @@ def quantize(kind: str, models_dir: Path, n: int = 256, record: bool = False) ->
         spec["file"] = out.name
         spec["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
         spec["quantization"] = {
-            "kind": "static QDQ INT8, per-channel int8 weights, uint8 activations, Conv only",
-            "calibration": f"{n} renderer crops, seed {CALIBRATION_SEED} (thaiplate.train.quantize)",
+            "kind": "static QDQ INT8, per-channel 7-bit int8 weights (reduce_range), uint8 activations, Conv only",
+            "calibration": f"{source} (thaiplate.train.quantize)",
             "command": f"thaiplate train quantize {kind} --n {n} --record",
-            "argmax_agreement_on_calibration": round(agreement, 4),
+            "agreement_on_calibration": round(agreement, 4),
         }
         yaml_path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        write_card(models_dir, kind)
+        if kind == "detector":
+            from thaiplate.train import detector_card
+
+            (models_dir / "detector.md").write_text(detector_card.render(spec))
+        else:
+            write_card(models_dir, kind)
     return QuantizeReport(out, fp32.stat().st_size / 2**20, out.stat().st_size / 2**20, agreement)
