@@ -32,9 +32,11 @@ def test_quantize_writes_a_smaller_int8_reader_that_serving_loads(tmp_path):
     from thaiplate.synth.crops import ocr_sample
 
     _copy_models("recognizer", tmp_path)
+    fp32_version = str(yaml.safe_load((tmp_path / "recognizer.yaml").read_text(encoding="utf-8"))["version"])
     assert main(["train", "quantize", "recognizer", "--models", str(tmp_path), "--n", "32", "--record"]) == 0
     spec = yaml.safe_load((tmp_path / "recognizer.yaml").read_text(encoding="utf-8"))
     assert spec["file"] == "recognizer.int8.onnx" and spec["fp32_file"] == "recognizer.onnx"
+    assert spec["version"] == f"{fp32_version}-int8"  # responses and the management API can tell them apart
     assert (tmp_path / "recognizer.int8.onnx").stat().st_size < 0.6 * (tmp_path / "recognizer.onnx").stat().st_size
     assert spec["quantization"]["agreement_on_calibration"] > 0.95
     assert "recognizer.int8.onnx" in str(OnnxRecognizer.from_dir(tmp_path).path)

@@ -23,6 +23,7 @@ import numpy as np
 
 KINDS = ("recognizer", "classifier", "detector")
 CALIBRATION_SEED = 4242
+INT8_SUFFIX = "-int8"  # appended to the version of a served INT8 model
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,19 @@ def calibration_scenes(n: int = 64, seed: int = CALIBRATION_SEED) -> list[np.nda
     return [make_scene(np.random.default_rng([seed, i]), cfg, raw["scene"]).image for i in range(n)]
 
 
-def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, reduce_range: bool = True) -> None:
-    """Write the QDQ INT8 model of ``fp32`` to ``out``, activation ranges from ``calib`` (``(N, ...)`` inputs)."""
+def quantize_model(
+    fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, reduce_range: bool = True, exclude: tuple[str, ...] = ()
+) -> None:
+    """Write the QDQ INT8 model of ``fp32`` to ``out``, activation ranges from ``calib`` (``(N, ...)`` inputs);
+    Conv nodes whose name contains one of ``exclude`` stay fp32."""
+    import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from thaiplate.runtime import ort_session
 
     input_name = ort_session(fp32).get_inputs()[0].name
+    kept = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv" and any(e in n.name for e in exclude)]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -82,7 +88,7 @@ def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, re
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         quantize_static(
             str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"], nodes_to_exclude=kept,
         )
 
 
@@ -150,6 +156,8 @@ def quantize(kind: str, models_dir: Path, n: int | None = None, record: bool = F
         from thaiplate.modelcard import write_card
 
         spec["fp32_file"], spec["fp32_sha256"] = fp32.name, spec.get("fp32_sha256") or spec.get("sha256")
+        # a new version string, so responses and the management API tell the INT8 model from its fp32 source
+        spec["version"] = str(spec["version"]).removesuffix(INT8_SUFFIX) + INT8_SUFFIX
         spec["file"] = out.name
         spec["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
         spec["quantization"] = {
