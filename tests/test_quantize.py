@@ -70,6 +70,14 @@ def test_quantize_detector_records_an_int8_detector_that_finds_the_same_plates(t
     spec = yaml.safe_load((tmp_path / "detector.yaml").read_text(encoding="utf-8"))
     assert spec["file"] == "detector.int8.onnx" and spec["fp32_file"] == "detector.onnx"
     assert "7-bit" in spec["quantization"]["kind"]
+    # the recipe keeps the 3-channel stem in fp32 (quantized it is slower): no DequantizeLinear feeds it
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "detector.int8.onnx")).graph
+    dq_outputs = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
+    assert not dq_outputs & set(convs["/model.0/conv/Conv"].input)
+    assert dq_outputs & set(convs["/model.1/conv/Conv"].input)
     assert "| quantization | Served as INT8" in (tmp_path / "detector.md").read_text(encoding="utf-8")
     det = OnnxDetector.from_dir(tmp_path, imgsz=(416, 704))  # not the calibration size: the input stays dynamic
     assert det.path.name == "detector.int8.onnx"
