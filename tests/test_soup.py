@@ -73,8 +73,11 @@ def test_soup_cli_writes_a_checkpoint_that_exports(tmp_path):
     assert "averaged 2 members" in out.stdout
     models = tmp_path / "models"
     models.mkdir()
+    (models / "classifier.int8.onnx").write_bytes(b"INT8 copy of the model this export replaces")
     subprocess.run([*cli, "export", "classifier", "--run", str(tmp_path / "soup"), "--models", str(models)],
                    capture_output=True, text=True, check=True)
+    assert not (models / "classifier.int8.onnx").exists()  # stale once the model it was made from is replaced
+    assert "file: classifier.onnx" in (models / "classifier.yaml").read_text(encoding="utf-8")
     expected = ProvinceNet(**SMALL)
     expected.load_state_dict(average_states([_net(1).state_dict(), _net(2).state_dict()]))
     x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 64, 192)).astype(np.float32)

@@ -136,7 +136,10 @@ def model_yaml(kind: str, cfg: dict, metrics: dict, version: str, note: str, rep
 def export_run(
     kind: str, run: Path, models_dir: Path, version: str = "1", note: str = "", checkpoint: str = "best.pt"
 ) -> ExportReport:
-    """``RUN/best.pt`` -> ``models/KIND.onnx`` (+ parity check), ``KIND.yaml``, ``KIND.pt`` (state dict)."""
+    """``RUN/best.pt`` -> ``models/KIND.onnx`` (+ parity check), ``KIND.yaml``, ``KIND.pt`` (state dict).
+
+    The new YAML serves the fp32 ONNX; an INT8 copy of the previous model (``KIND.int8.onnx``) is stale and is
+    removed (``thaiplate train quantize KIND --record`` makes a new one once it has been judged)."""
     import yaml
 
     ckpt = torch.load(run / checkpoint, map_location="cpu", weights_only=False)
@@ -149,6 +152,7 @@ def export_run(
     spec = model_yaml(kind, cfg, metrics, version, note, report)
     yaml_path = models_dir / f"{kind}.yaml"
     yaml_path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (models_dir / f"{kind}.int8.onnx").unlink(missing_ok=True)
     from thaiplate.modelcard import write_card
 
     write_card(models_dir, kind)
