@@ -101,14 +101,16 @@ def test_onnx_path_matches_ultralytics(png_images: list[Path], conf: float | str
 
     cfg = yaml.safe_load((MODELS / "detector.yaml").read_text())
     c = float(cfg["conf"]) if conf == "yaml" else float(conf)
-    ours_det = OnnxDetector.from_dir(MODELS, conf=c, max_det=50, max_box_height=1.0)  # ultralytics has no such filter
+    # our letterbox / decoding / NMS against ultralytics' on the same fp32 weights (an INT8 served copy would differ)
+    fp32 = cfg.get("fp32_file") or cfg["file"]
+    ours_det = OnnxDetector.from_dir(MODELS, file=fp32, conf=c, max_det=50, max_box_height=1.0)  # ultralytics has no such filter
     ref = subprocess.run(
         [
             str(YOLO_PY),
             "-c",
             REFERENCE,
             str(tmp_path),
-            str(MODELS / "detector.onnx"),
+            str(MODELS / fp32),
             ",".join(map(str, input_hw(cfg["imgsz"]))),
             str(c),
             str(cfg["iou"]),

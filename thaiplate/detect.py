@@ -227,10 +227,10 @@ class OnnxDetector:
             check_input_size(self.session.get_inputs()[0].shape, hw, self.path)
 
     @classmethod
-    def from_dir(cls, models_dir: str | Path, **overrides: Any) -> OnnxDetector:
+    def from_dir(cls, models_dir: str | Path, file: str | None = None, **overrides: Any) -> OnnxDetector:
         """Build from ``models_dir/detector.yaml`` (``imgsz``, ``zoom``, ``zoom_below``, ``conf``, ``iou``,
-        ``version``, ``file``); ``$THAIPLATE_DETECTOR_IMGSZ`` (``HxW`` or ``HxW+HxW...``) overrides
-        ``imgsz`` and ``zoom`` together."""
+        ``version``, ``file``; ``file`` given here runs another ONNX of that folder with the same settings);
+        ``$THAIPLATE_DETECTOR_IMGSZ`` (``HxW`` or ``HxW+HxW...``) overrides ``imgsz`` and ``zoom`` together."""
         cfg = read_model_yaml(models_dir, "detector")
         env = os.environ.get(IMGSZ_ENV)
         sizes = input_sizes(env) if env else [input_hw(cfg.get("imgsz", 640)), *map(input_hw, cfg.get("zoom") or [])]
@@ -244,7 +244,7 @@ class OnnxDetector:
             "version": str(cfg.get("version", "unknown")),
         }
         kwargs.update(overrides)
-        return cls(Path(models_dir) / cfg.get("file", "detector.onnx"), **kwargs)
+        return cls(Path(models_dir) / (file or cfg.get("file", "detector.onnx")), **kwargs)
 
     def preprocess(
         self, image: np.ndarray, hw: tuple[int, int] | None = None

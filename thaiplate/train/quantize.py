@@ -2,7 +2,7 @@
 
 All three models spend most of their ONNX time in Conv (reader 76 %, classifier 99 %, one thread). Per-channel
 int8 weights with uint8 activations (QDQ, Conv only: the GRU, the heads and YOLO's box decoding stay fp32) run
-them at x0.73 (reader), x0.6 (classifier) and x0.72 (detector) of the fp32 time on this AVX2 host.
+them at ~x0.75 (reader), ~x0.6 (classifier) and ~x0.72 (detector) of the fp32 time on this AVX2 host.
 
 Weights are **7-bit** (``reduce_range``): on x86 without VNNI, ONNX Runtime's u8 x s8 kernels add pairs of products
 in int16 (``vpmaddubsw``), which saturates with full 8-bit weights. With 8-bit weights the classifier lost 12-14 pt
@@ -60,15 +60,18 @@ def calibration_scenes(n: int = 64, seed: int = CALIBRATION_SEED) -> list[np.nda
 @dataclass(frozen=True)
 class Recipe:
     """How one kind of model is quantized: Conv nodes whose name contains one of ``exclude`` stay fp32;
-    ``percentile``: activation ranges cover that percentile of the calibration values (None: min/max)."""
+    ``percentile``: activation ranges cover that percentile of the calibration values (None: min/max);
+    ``reduce_range``: 7-bit weights (module docstring; False only to show the 8-bit saturation)."""
 
     exclude: tuple[str, ...] = ()
     percentile: float | None = None
+    reduce_range: bool = True
 
     def describe(self) -> str:
         kept = f"; fp32 Conv: {', '.join(self.exclude)}" if self.exclude else ""
         ranges = f"percentile {self.percentile:g}" if self.percentile else "min/max"
-        return f"static QDQ INT8, per-channel 7-bit int8 weights (reduce_range), uint8 activations ({ranges}), Conv only{kept}"
+        bits = "7-bit int8 weights (reduce_range)" if self.reduce_range else "8-bit int8 weights"
+        return f"static QDQ INT8, per-channel {bits}, uint8 activations ({ranges}), Conv only{kept}"
 
 
 # Detector: its 3-channel stem costs more quantized than fp32, and min/max ranges set by rare outliers cost AP50
@@ -77,9 +80,7 @@ class Recipe:
 RECIPES = {"recognizer": Recipe(), "classifier": Recipe(), "detector": Recipe(exclude=("/model.0/",), percentile=99.999)}
 
 
-def quantize_model(
-    fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, reduce_range: bool = True, recipe: Recipe = Recipe()
-) -> None:
+def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, recipe: Recipe = Recipe()) -> None:
     """Write the QDQ INT8 model of ``fp32`` to ``out``, activation ranges from ``calib`` (``(N, ...)`` inputs)."""
     import onnx
     from onnxruntime.quantization import (
@@ -113,7 +114,7 @@ def quantize_model(
         # dynamic H and W (and is not needed: only Conv is quantized)
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         quantize_static(
-            str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
+            str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=recipe.reduce_range,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"], nodes_to_exclude=kept,
             calibrate_method=CalibrationMethod.Percentile if recipe.percentile else CalibrationMethod.MinMax,
             extra_options={"CalibPercentile": recipe.percentile} if recipe.percentile else {},
@@ -130,13 +131,12 @@ def argmax_agreement(fp32: Path, int8: Path, x: np.ndarray) -> float:
     return float(np.mean(a.run(None, {name: x})[0].argmax(-1) == b.run(None, {name: x})[0].argmax(-1)))
 
 
-def box_agreement(fp32: Path, int8: Path, spec: dict, images: list[np.ndarray], iou: float = 0.7) -> float:
-    """Share of the fp32 detector's boxes (serving thresholds and input) that INT8 also finds at IoU >= ``iou``."""
-    from thaiplate.detect import OnnxDetector, box_iou, input_hw
+def box_agreement(models_dir: Path, fp32: str, int8: str, images: list[np.ndarray], iou: float = 0.7) -> float:
+    """Share of the fp32 detector's boxes that INT8 also finds at IoU >= ``iou``; both as ``models_dir`` serves
+    them (detector.yaml's input size and thresholds), files ``fp32`` and ``int8`` in it."""
+    from thaiplate.detect import OnnxDetector, box_iou
 
-    kw = {"imgsz": input_hw(spec.get("imgsz", 640)), "conf": float(spec.get("conf", 0.25)),
-          "iou": float(spec.get("iou", 0.45)), "max_box_height": float(spec.get("max_box_height", 1.0))}
-    a, b = OnnxDetector(fp32, **kw), OnnxDetector(int8, **kw)
+    a, b = OnnxDetector.from_dir(models_dir, file=fp32), OnnxDetector.from_dir(models_dir, file=int8)
     found = total = 0
     for img in images:
         theirs = np.array([d.box for d in b.detect(img)], dtype=np.float32).reshape(-1, 4)
@@ -172,7 +172,7 @@ def quantize(kind: str, models_dir: Path, n: int | None = None, record: bool = F
         n = n or 64
         calib, scenes = _detector_calibration(spec, n)
         quantize_model(fp32, out, calib, batch=1, recipe=RECIPES[kind])  # the detector's ONNX input has batch 1
-        agreement = box_agreement(fp32, out, spec, scenes)
+        agreement = box_agreement(models_dir, fp32.name, out.name, scenes)
         source = f"{n} scenes of the default scene engine at the serving input, seed {CALIBRATION_SEED}"
     else:
         n = n or 256
