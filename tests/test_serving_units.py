@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +108,29 @@ def test_detector_node_crop_size_covers_both_models(tmp_path):
     assert shared_input_size(tmp_path) == (96, max(rec["input"]["width"], cls["input"]["width"]))
     (tmp_path / "classifier.yaml").unlink()
     assert shared_input_size(tmp_path) is None
+
+
+def test_archive_accepts_relative_paths(tmp_path, monkeypatch):
+    """`thaiplate archive --models-dir runs/x/models --out store` (docs/VERSIONING.md): the archivers run in a
+    scratch cwd, so relative paths used to name files that were not there (a regression test)."""
+    import shutil
+    import zipfile
+
+    import yaml
+    from conftest import ROOT, models_dir
+
+    from thaiplate.serving.archive import build_all, tool
+
+    try:
+        tool("torch-model-archiver")
+    except Exception as e:
+        pytest.skip(str(e))
+    (tmp_path / "m").mkdir()
+    spec = models_dir() / "classifier.yaml"
+    for f in ("classifier.yaml", str(yaml.safe_load(spec.read_text(encoding="utf-8"))["file"])):
+        shutil.copy(models_dir() / f, tmp_path / "m" / f)
+    monkeypatch.chdir(tmp_path)
+    (mar,) = build_all(Path("m"), Path("store"), root=ROOT, only=("classifier",))
+    assert mar == tmp_path / "store" / "classifier.mar"
+    with zipfile.ZipFile(mar) as z:
+        assert "classifier.yaml" in z.namelist()

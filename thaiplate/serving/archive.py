@@ -123,6 +123,8 @@ def build_all(
     """
     if version is not None and (len(only) != 1 or only[0] == WORKFLOW):
         raise ArchiveError("--version needs exactly one model archive (--only NAME; a workflow has no version)")
+    # the archivers run in a scratch cwd (_run): relative paths would point into it
+    models_dir, out, root = Path(models_dir).resolve(), Path(out).resolve(), Path(root).resolve()
     out.mkdir(parents=True, exist_ok=True)
     configs = root / "archive" / "model-config"
     handlers = root / "handlers"
