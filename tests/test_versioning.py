@@ -10,6 +10,7 @@ also checked without a server, against a fake client.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -36,8 +37,10 @@ from thaiplate.serving.management import (
 )
 
 NODE = f"{ts.WORKFLOW}__recognizer"
-# the committed recogniser, re-archived as the version after its card's (any retrain bumps the card)
-CANDIDATE = str(int(yaml.safe_load((models_dir() / "recognizer.yaml").read_text(encoding="utf-8"))["version"]) + 1)
+# the committed recogniser, re-archived as the version after its card's (any retrain bumps the card); a served
+# INT8 copy is versioned like `18-int8`, so the next number is taken from the leading digits
+_CARD = str(yaml.safe_load((models_dir() / "recognizer.yaml").read_text(encoding="utf-8"))["version"])
+CANDIDATE = str(int(re.match(r"\d+", _CARD).group()) + 1)
 TOY = str(int(CANDIDATE) + 10)  # a constant-output recogniser: certainly worse
 
 
