@@ -1,4 +1,4 @@
-"""Static INT8 quantization of the ONNX models for serving (runs/rule-int8.md, runs/rule-int8-rr.md).
+"""Static INT8 quantization of the ONNX models for serving (runs/rule-int8*.md, runs/rule-*-int8*.md).
 
 All three models spend most of their ONNX time in Conv (reader 76 %, classifier 99 %, one thread). Per-channel
 int8 weights with uint8 activations (QDQ, Conv only: the GRU, the heads and YOLO's box decoding stay fp32) run
@@ -76,7 +76,8 @@ class Recipe:
 
 # Detector: its 3-channel stem costs more quantized than fp32, and min/max ranges set by rare outliers cost AP50
 # (chosen on training scenes). It keeps AP50 but reads 0.75 pt fewer plates end to end, so it is not served
-# (runs/rule-detector-int8.md). The CNN recipes are the ones runs/rule-int8-rr.md judged (classifier served).
+# (runs/rule-detector-int8.md). The CNN recipes are the ones judged and served: the classifier by
+# runs/rule-int8-rr.md, the reader by runs/rule-reader-int8-pooled.md.
 RECIPES = {"recognizer": Recipe(), "classifier": Recipe(), "detector": Recipe(exclude=("/model.0/",), percentile=99.999)}
 
 
