@@ -93,10 +93,8 @@ def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, re
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from thaiplate.runtime import ort_session
-
-    input_name = ort_session(fp32).get_inputs()[0].name
     graph = onnx.load(str(fp32)).graph
+    input_name = graph.input[0].name
     kept = [n.name for n in graph.node if n.op_type == "Conv" and any(e in n.name for e in recipe.exclude)]
 
     class Reader(CalibrationDataReader):
@@ -147,14 +145,13 @@ def box_agreement(models_dir: Path, fp32: str, int8: str, images: list[np.ndarra
     return found / max(total, 1)
 
 
-def _detector_calibration(spec: dict, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Letterboxed serving-size tensors of ``n`` fresh scenes, and the scenes themselves."""
-    from thaiplate.detect import input_hw, letterbox
+def _detector_calibration(models_dir: Path, fp32: str, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``n`` fresh scenes as the served detector's own preprocessing feeds them to ONNX, and the scenes."""
+    from thaiplate.detect import OnnxDetector
 
-    hw = input_hw(spec.get("imgsz", 640))
+    detector = OnnxDetector.from_dir(models_dir, file=fp32)
     scenes = calibration_scenes(n)
-    x = np.stack([letterbox(s, hw)[0].transpose(2, 0, 1) for s in scenes]).astype(np.float32) / 255.0
-    return x, scenes
+    return np.concatenate([detector.preprocess(s)[0] for s in scenes]), scenes
 
 
 def quantize(kind: str, models_dir: Path, n: int | None = None, record: bool = False) -> QuantizeReport:
@@ -171,7 +168,7 @@ def quantize(kind: str, models_dir: Path, n: int | None = None, record: bool = F
     out = models_dir / f"{kind}.int8.onnx"
     if kind == "detector":
         n = n or 64
-        calib, scenes = _detector_calibration(spec, n)
+        calib, scenes = _detector_calibration(models_dir, fp32.name, n)
         quantize_model(fp32, out, calib, batch=1, recipe=RECIPES[kind])  # the detector's ONNX input has batch 1
         agreement = box_agreement(models_dir, fp32.name, out.name, scenes)
         source = f"{n} scenes of the default scene engine at the serving input, seed {CALIBRATION_SEED}"
