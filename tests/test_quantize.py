@@ -37,7 +37,7 @@ def test_quantize_writes_a_smaller_int8_reader_that_serving_loads(tmp_path):
     spec = yaml.safe_load((tmp_path / "recognizer.yaml").read_text(encoding="utf-8"))
     assert spec["file"] == "recognizer.int8.onnx" and spec["fp32_file"] == "recognizer.onnx"
     # responses and the management API can tell them apart; re-quantizing a served INT8 model keeps one suffix
-    assert spec["version"] == fp32_version.removesuffix("-int8") + "-int8"
+    assert spec["version"] == fp32_version.split("-int8")[0] + "-int8.2"  # the served recipe's tag
     assert (tmp_path / "recognizer.int8.onnx").stat().st_size < 0.6 * (tmp_path / "recognizer.onnx").stat().st_size
     assert spec["quantization"]["agreement_on_calibration"] > 0.95
     assert "recognizer.int8.onnx" in str(OnnxRecognizer.from_dir(tmp_path).path)
@@ -79,9 +79,50 @@ def test_quantize_detector_records_an_int8_detector_that_finds_the_same_plates(t
     convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
     assert not dq_outputs & set(convs["/model.0/conv/Conv"].input)
     assert dq_outputs & set(convs["/model.1/conv/Conv"].input)
+    # and the head's box branch (runs/rule-int8-fused.md: quantized, its slightly moved boxes cost readings)
+    # keeps fp32 weights (its input may be dequantized: the tensor is shared with the quantized class branch)
+    box_branch = [c for name, c in convs.items() if name.startswith("/model.22/cv2")]
+    assert len(box_branch) == 9 and not any(c.input[1] in dq_outputs for c in box_branch)
+    assert convs["/model.22/cv3.0/cv3.0.0/conv/Conv"].input[1] in dq_outputs
     assert "| quantization | Served as INT8" in (tmp_path / "detector.md").read_text(encoding="utf-8")
     det = OnnxDetector.from_dir(tmp_path, imgsz=(416, 704))  # not the calibration size: the input stays dynamic
     assert det.path.name == "detector.int8.onnx"
     scenes = calibration_scenes(12, seed=999)
     assert sum(len(det.detect(s)) for s in scenes) > 0
     assert box_agreement(tmp_path, "detector.onnx", "detector.int8.onnx", scenes) >= 0.8
+
+
+def test_relu_in_the_op_list_folds_it_into_the_quantized_conv(tmp_path):
+    """With Relu and MaxPool quantized (runs/rule-int8-fused.md) no Relu is left after a Conv: the Conv output is
+    rounded once, over the Relu's range, instead of Conv -> DequantizeLinear -> Relu -> QuantizeLinear; MaxPool
+    reads quantized values. Conv-only keeps the fp32 Relu between a DQ/Q pair. The reading holds either way."""
+    import onnx
+
+    from thaiplate.train.quantize import Recipe, argmax_agreement, calibration_tensor, quantize_model
+
+    _copy_models("recognizer", tmp_path)
+    calib = calibration_tensor(32)
+    ops = {}
+    for name, recipe in {"conv": Recipe(), "fused": Recipe(ops=("Conv", "Relu", "MaxPool"))}.items():
+        out = tmp_path / f"{name}.onnx"
+        quantize_model(tmp_path / "recognizer.onnx", out, calib, recipe=recipe)
+        graph = onnx.load(str(out)).graph
+        producer = {o: n.op_type for n in graph.node for o in n.output}
+        ops[name] = [n.op_type for n in graph.node]
+        pool_inputs = {producer.get(n.input[0]) for n in graph.node if n.op_type == "MaxPool"}
+        if name == "fused":
+            assert pool_inputs == {"DequantizeLinear"}
+        assert argmax_agreement(tmp_path / "recognizer.onnx", out, calibration_tensor(32, seed=777)) > 0.98
+    assert ops["conv"].count("Relu") == 7 and "Relu" not in ops["fused"]
+    assert ops["fused"].count("QuantizeLinear") < ops["conv"].count("QuantizeLinear")
+    assert "Relu + MaxPool" in Recipe(ops=("Conv", "Relu", "MaxPool")).describe()
+
+
+def test_int8_versions_name_the_recipe():
+    """A served INT8 model answers differently from its fp32 source and from another recipe's INT8: the version
+    says which (responses and the management API show it); re-quantizing keeps one suffix."""
+    from thaiplate.train.quantize import Recipe, int8_version
+
+    assert int8_version(18, Recipe()) == "18-int8"
+    assert int8_version("18-int8", Recipe(tag=".2")) == "18-int8.2"
+    assert int8_version("18-int8.2", Recipe()) == "18-int8"

@@ -97,7 +97,7 @@ def render(meta: dict[str, Any]) -> str:
 {banner}
 | | |
 |---|---|
-| file | `{meta.get("file", "detector.onnx")}` (ONNX opset 17{", dynamic H x W" if "dynamic" in meta.get("input", {}) else ", static"}), `detector.pt` (ultralytics checkpoint, optimizer stripped) |
+| file | `{meta.get("file", "detector.onnx")}` (ONNX opset 17{", dynamic H x W" if "dynamic" in meta.get("input", {}) else ", static"}){f"; fp32 reference `{meta['fp32_file']}`" if meta.get("fp32_file") else ""}, `detector.pt` (ultralytics checkpoint, optimizer stripped) |
 | architecture | YOLOv8n (ultralytics `yolov8n.yaml`), 1 class `plate`, trained **from scratch** (no pretrained weights) |
 | input | `images` float32 `(1, 3, {h}, {w})` by default{" (`$THAIPLATE_DETECTOR_IMGSZ`, e.g. `480x832`, overrides it)" if "dynamic" in meta.get("input", {}) else ""}, RGB /255, letterbox (pad 114, centred); trained at {train_imgsz} |
 | output | `output0` float32 `{tuple(meta.get("output", {}).get("shape", [1, 5, "A"]))}` = cx, cy, w, h, score in letterboxed pixels; no NMS inside |
