@@ -1,7 +1,7 @@
 # thaiplate serving image: TorchServe 0.12.0 + ONNX Runtime, no torch, non-root, honours $PORT.
 # Build:  docker build -t thaiplate .      Run:  docker run -p 8080:8080 thaiplate
 # Expected size: ~600 MB (python:3.11-slim 125 MB + JRE 17 headless ~220 MB + onnxruntime/opencv/numpy
-# ~200 MB + TorchServe ~10 MB + models ~15 MB); no torch (~800 MB CPU / 5 GB CUDA) anywhere.
+# ~200 MB + TorchServe ~10 MB + models ~30 MB: the served INT8 ONNX and their fp32 references); no torch (~800 MB CPU / 5 GB CUDA) anywhere.
 
 # ---- stage 1: install the serving venv and build the model archives --------------------------------
 FROM python:3.11-slim-bookworm AS build
