@@ -1,8 +1,9 @@
 """Static INT8 quantization of the ONNX models for serving (runs/rule-int8*.md, runs/rule-*-int8*.md).
 
 All three models spend most of their ONNX time in Conv (reader 76 %, classifier 99 %, one thread). Per-channel
-int8 weights with uint8 activations (QDQ, Conv only: the GRU, the heads and YOLO's box decoding stay fp32) run
-them at ~x0.75 (reader), ~x0.6 (classifier) and ~x0.72 (detector) of the fp32 time on this AVX2 host.
+int8 weights with uint8 activations (QDQ: Conv, and in the reader and classifier the Relu / MaxPool after it; the
+GRU, the heads and YOLO's stem, box branch and box decoding stay fp32; ``RECIPES``) run them at ~x0.7 (reader),
+~x0.6 (classifier) and ~x0.76 (detector) of the fp32 time on this AVX2 host.
 
 Weights are **7-bit** (``reduce_range``): on x86 without VNNI, ONNX Runtime's u8 x s8 kernels add pairs of products
 in int16 (``vpmaddubsw``), which saturates with full 8-bit weights. With 8-bit weights the classifier lost 12-14 pt
