@@ -131,12 +131,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = sub.add_parser(
         "quantize",
         help="static INT8 copy of models/NAME.onnx (models/NAME.int8.onnx) for serving",
-        description="Static QDQ INT8 (per-channel 7-bit int8 Conv weights, so AVX2 hosts without VNNI do not "
-        "saturate; uint8 activations; the GRU, heads and YOLO box decoding stay fp32), calibrated on fresh "
-        "synthetic renderer crops or scenes (fixed seed). Prints sizes and the share of fp32 outputs INT8 keeps on "
-        "the calibration inputs (argmaxes; detector: boxes); --record points KIND.yaml's `file` at the INT8 model "
-        "(the fp32 one stays as the reference, `fp32_file`). Judge it first (runs/rule-int8-rr.md): "
-        "`thaiplate eval ocr --models M --against models`, `thaiplate eval e2e --models M`.",
+        description="Static QDQ INT8 by the kind's recipe (thaiplate.train.quantize.RECIPES): per-channel 7-bit "
+        "int8 Conv weights, so AVX2 hosts without VNNI do not saturate; uint8 activations; the reader's and "
+        "classifier's Relu/MaxPool quantized with their Conv; the GRU, heads, YOLO's stem and box branch stay "
+        "fp32. Calibrated on fresh synthetic renderer crops or scenes (fixed seed). Prints sizes and the share of "
+        "fp32 outputs INT8 keeps on the calibration inputs (argmaxes; detector: boxes); --record points "
+        "KIND.yaml's `file` at the INT8 model and versions it N-int8 + the recipe's tag (the fp32 one stays as "
+        "the reference, `fp32_file`). Judge it first (runs/rule-int8-fused.md): `thaiplate eval ocr --models M "
+        "--against models`, `thaiplate eval e2e --models M`.",
     )
     q.add_argument("kind", choices=["recognizer", "classifier", "detector"])
     q.add_argument("--models", default="models", help="models directory (default: models)")
