@@ -110,6 +110,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from thaiplate.eval.lookalikes import add_lookalikes_parser
 
     add_lookalikes_parser(sub)
+    from thaiplate.eval.crop_stability import add_crop_stability_parser
+
+    add_crop_stability_parser(sub)
 
     def _help(_: argparse.Namespace) -> int:
         p.print_help()
