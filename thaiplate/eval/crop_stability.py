@@ -93,13 +93,13 @@ def measure(
     from thaiplate.crop import rectify_plate
     from thaiplate.eval.textmetrics import compact
     from thaiplate.results import Detection
-    from thaiplate.synth.scene_crops import jitter_box
+    from thaiplate.synth.scene_crops import jitter_box, wide_text_plates
     from thaiplate.train.data import read_rgb
 
     gate = recognizer.min_text_confidence
     report = StabilityReport(recognizer.version, gate, jitter, trials)
     for i, sample in enumerate(tqdm(samples, desc="crop stability", unit="img", mininterval=2, disable=not progress)):
-        plates = [(j, p) for j, p in enumerate(sample.plates) if p.text and p.box[2] - p.box[0] >= min_width]
+        plates = wide_text_plates(sample, min_width)
         if not plates:
             continue
         rgb = read_rgb(sample.path)

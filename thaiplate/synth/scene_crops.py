@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from thaiplate.crop import rectify_plate
-from thaiplate.eval.e2e import Box, load_labels
+from thaiplate.eval.e2e import Box, LabelledPlate, Sample, load_labels
 from thaiplate.results import Detection
 from thaiplate.train.data import read_rgb
 
@@ -35,6 +35,11 @@ def jitter_box(box: Box, rng: np.random.Generator, amount: float) -> Box:
     dx = rng.uniform(-amount, amount, 2) * w
     dy = rng.uniform(-amount, amount, 2) * h
     return (x1 + dx[0], y1 + dy[0], x2 + dx[1], y2 + dy[1])
+
+
+def wide_text_plates(sample: Sample, min_width: float) -> list[tuple[int, LabelledPlate]]:
+    """``(index, plate)`` of the sample's plates that carry text and are at least ``min_width`` px wide."""
+    return [(j, p) for j, p in enumerate(sample.plates) if p.text and p.box[2] - p.box[0] >= min_width]
 
 
 def cut_scene_crops(
@@ -63,7 +68,7 @@ def cut_scene_crops(
         w = csv.writer(f, lineterminator="\n")
         w.writerow(FIELDS)
         for i, sample in enumerate(tqdm(samples, desc="scene crops", unit="img", mininterval=2)):
-            plates = [(j, p) for j, p in enumerate(sample.plates) if p.text and p.box[2] - p.box[0] >= min_width]
+            plates = wide_text_plates(sample, min_width)
             if not plates:
                 continue
             rgb = read_rgb(sample.path)
