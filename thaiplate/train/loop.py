@@ -57,6 +57,7 @@ class TrainConfig:
     teacher: str | None = None  # recogniser only: distil from these CRNN weights; None = no teacher
     teacher_model: dict = field(default_factory=dict)  # the teacher's constructor kwargs
     distill: dict = field(default_factory=dict)  # weight, temperature of the distillation term
+    consistency: dict = field(default_factory=dict)  # recogniser only: weight, shift_px (RecognizerTask)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: object) -> TrainConfig:
