@@ -123,14 +123,14 @@ class RecognizerTask(Task):
     def loss(self, model: nn.Module, x: torch.Tensor, rows: np.ndarray, data: PlateSet) -> torch.Tensor:
         log_probs = model(x)
         loss = self._ctc(log_probs, data, rows)
-        if self.teacher is not None:
-            with torch.no_grad():
-                teacher = self.teacher(x)
-            loss = loss + self.distill_weight * distill_kl(log_probs, teacher, self.temperature)
         if self.consistency_weight:
             shifts = torch.randint(1, self.shift_px + 1, (len(x),)) * (2 * torch.randint(0, 2, (len(x),)) - 1)
             shifted = model(shift_rows(x, shifts))
             loss = (loss + self._ctc(shifted, data, rows)) / 2 + self.consistency_weight * consistency_kl(log_probs, shifted)
+        if self.teacher is not None:
+            with torch.no_grad():
+                teacher = self.teacher(x)
+            loss = loss + self.distill_weight * distill_kl(log_probs, teacher, self.temperature)
         return loss
 
     @torch.no_grad()
