@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from thaiplate.eval import write_report
-from thaiplate.eval.e2e import WIDTH_BUCKETS, Sample
+from thaiplate.eval.e2e import WIDTH_BUCKETS, Sample, width_bucket
 
 
 @dataclass
@@ -108,8 +108,7 @@ def measure(
             readings = recognizer.read([rectify_plate(rgb, Detection(b, 1.0)).pixels for b in boxes])
             right = [compact(r.text) == compact(plate.text) for r in readings]
             kept = [gate is None or r.confidence >= gate for r in readings]
-            width = plate.box[2] - plate.box[0]
-            bucket = next(name for name, hi in WIDTH_BUCKETS if width < hi)
+            bucket = width_bucket(plate.box[2] - plate.box[0])
             report.total.add(right, kept)
             report.by_width.setdefault(bucket, StabilityTally()).add(right, kept)
     report.by_width = {name: report.by_width[name] for name, _ in WIDTH_BUCKETS if name in report.by_width}

@@ -35,6 +35,11 @@ WIDTH_BUCKETS: tuple[tuple[str, float], ...] = (("<30", 30), ("30-50", 50), ("50
 DEFAULT_GATES = "0,0.01,0.02,0.03,0.05,0.07,0.1,0.15,0.2,0.3"
 
 
+def width_bucket(width: float) -> str:
+    """The :data:`WIDTH_BUCKETS` name of a plate ``width`` px wide."""
+    return next(name for name, hi in WIDTH_BUCKETS if width < hi)
+
+
 @dataclass(frozen=True)
 class LabelledPlate:
     box: Box
@@ -144,7 +149,7 @@ class Tally:
         for g, gt in enumerate(sample.plates):
             pred = result.plates[pairs[g]] if g in pairs else None
             w = gt.box[2] - gt.box[0]
-            groups = [self.by_width[next(name for name, hi in WIDTH_BUCKETS if w < hi)]]
+            groups = [self.by_width[width_bucket(w)]]
             if gt.optics:
                 groups.append(self.by_optics[gt.optics])
             right = bool(gt.text is not None and pred and _same_text(pred.text, gt.text))
