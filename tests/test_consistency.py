@@ -56,3 +56,19 @@ def test_task_reads_the_shifted_copy_and_adds_the_term(tmp_path):
         want = (task._ctc(a, data, rows) + task._ctc(b, data, rows)) / 2 + 0.5 * consistency_kl(a, b)
     assert loss == pytest.approx(float(want), rel=1e-5)
     assert float(consistency_kl(a, b)) > 0
+
+
+@pytest.mark.parametrize("name", ["train_recognizer", "train_recognizer_slim", "train_recognizer_consistency"])
+def test_shipped_recognizer_configs_load_and_build(name):
+    """Every recogniser config in the package parses (no unknown keys) and builds a model that reads a crop;
+    the consistency config turns the term on, the others leave it off."""
+    from importlib import resources
+
+    path = resources.files("thaiplate.configs").joinpath(f"{name}.yaml")
+    cfg = TrainConfig.from_yaml(str(path))
+    task = RecognizerTask()
+    model = task.build_model(cfg).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, cfg.height, cfg.width))
+    assert out.ndim == 3 and out.shape[0] == 1
+    assert (task.consistency_weight > 0) == (name == "train_recognizer_consistency")
