@@ -26,6 +26,19 @@ def test_tally_counts_right_wrong_and_mixed_plates():
     assert d["unstable_rate"] == 0.25 and d["gated_unstable_rate"] == 0.25
 
 
+def test_tally_splits_instability_by_whether_the_crop_method_changed():
+    t = StabilityTally()
+    t.add([True, False], [True, True], ["perspective", "plain"])  # method changed, reading changed
+    t.add([True, True], [True, True], ["perspective", "plain"])  # method changed, reading did not
+    t.add([True, False], [True, True], ["plain", "plain"])  # same method, reading changed
+    t.add([True, True], [True, True], ["plain", "plain"])
+    t.add([False, False], [True, True])  # methods unknown: counted as not mixed
+    d = t.as_dict()
+    assert (t.method_mixed, t.unstable_method_mixed) == (2, 1)
+    assert d["method_mixed_rate"] == 0.4
+    assert d["unstable_rate_method_mixed"] == 0.5 and d["unstable_rate_method_same"] == 1 / 3
+
+
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("scenes") / "set"
@@ -57,6 +70,28 @@ def test_cli_prints_the_table_and_writes_json(scenes, tmp_path):
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["trials"] == 2 and report["jitter"] == 0.05 and report["n"] > 0
     assert 0.0 <= report["unstable_rate"] <= 1.0 and report["by_width"]
+
+
+def test_margin_crops_are_never_rectified_so_never_method_mixed(scenes, tmp_path):
+    out = tmp_path / "cs.json"
+    run = subprocess.run([sys.executable, "-m", "thaiplate.cli", "eval", "crop-stability", "--data", str(scenes),
+                          "--trials", "2", "--crop", "margin", "--out", str(out)],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    assert "crop margin" in run.stdout
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["crop"] == "margin" and report["n"] > 0 and report["method_mixed"] == 0
+
+
+def test_margin_crop_is_the_box_plus_its_margin():
+    import numpy as np
+
+    from thaiplate.crop import margin_crop
+    from thaiplate.results import Detection
+
+    image = np.arange(100 * 200 * 3, dtype=np.uint8).reshape(100, 200, 3)
+    crop = margin_crop(image, Detection((50.0, 40.0, 150.0, 60.0), 1.0), margin=0.1)
+    assert crop.method == "plain" and crop.corners is None
+    assert np.array_equal(crop.pixels, image[38:62, 40:160])
 
 
 def test_an_empty_subset_is_a_clear_error(scenes):

@@ -48,6 +48,12 @@ def crop_plate(image: np.ndarray, detection: Detection, *, margin: float = 0.08)
     return rectify_plate(image, detection, margin=margin).pixels
 
 
+def margin_crop(image: np.ndarray, detection: Detection, *, margin: float = 0.08) -> PlateCrop:
+    """Step 1 alone: the box plus a margin, never rectified (the reference arm when judging rectification)."""
+    x0, y0, x1, y1 = crop_window(detection.box, image.shape, margin)
+    return PlateCrop(np.ascontiguousarray(image[y0:y1, x0:x1]), None, "plain")
+
+
 def rectify_plate(image: np.ndarray, detection: Detection, *, margin: float = 0.08) -> PlateCrop:
     """Like :func:`crop_plate` but also returns the plate corners found and the method used."""
     x0, y0, x1, y1 = crop_window(detection.box, image.shape, margin)
