@@ -68,7 +68,7 @@ def rectify_plate(image: np.ndarray, detection: Detection, *, margin: float = 0.
         warped = warp_quad(crop, pts)
         corners = tuple((float(x + x0), float(y + y0)) for x, y in pts)
         return PlateCrop(warped, corners, kind)
-    return PlateCrop(np.ascontiguousarray(crop), None, "plain")
+    return margin_crop(image, detection, margin=margin)
 
 
 def crop_window(
