@@ -198,6 +198,22 @@ def test_detect_crops_fills_corners_when_found() -> None:
     assert crop.shape[1] / crop.shape[0] == pytest.approx(3.0, rel=0.15)
 
 
+def test_margin_crop_option_skips_rectification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """THAIPLATE_CROP=margin (or crop="margin") cuts the box plus margin and never warps; a typo fails at once."""
+    import cv2
+
+    img = np.full((200, 300, 3), 40, np.uint8)
+    cv2.rectangle(img, (60, 80), (240, 140), (240, 240, 240), -1)
+    det = Detection((60.0, 80.0, 240.0, 140.0), 0.8)
+    monkeypatch.setenv("THAIPLATE_CROP", "margin")
+    pipe = Pipeline(FixedDetector([det]), ColourReader(), None, margin=0.1)
+    ((got, crop),) = pipe.detect_crops(img)
+    assert pipe.crop == "margin" and got.corners is None
+    assert np.array_equal(crop, img[74:146, 42:258])
+    with pytest.raises(ValueError, match="unknown crop 'warp'.*rectify, margin"):
+        Pipeline(FixedDetector([det]), ColourReader(), None, crop="warp")
+
+
 def test_default_models_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from thaiplate.pipeline import default_models_dir
 

@@ -197,3 +197,15 @@ def warp_quad(crop: np.ndarray, corners: np.ndarray) -> np.ndarray:
     return cv2.warpPerspective(
         crop, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+CROPPERS = {"rectify": rectify_plate, "margin": margin_crop}  # THAIPLATE_CROP / Pipeline(crop=...)
+
+
+def cropper(name: str):
+    """The crop function called ``name``; a clear error for anything else."""
+    try:
+        return CROPPERS[name]
+    except KeyError:
+        raise ValueError(f"unknown crop {name!r} (THAIPLATE_CROP): choose one of {', '.join(CROPPERS)}") from None
+

@@ -104,14 +104,14 @@ def measure(
     ``margin`` (:func:`thaiplate.crop.margin_crop`)."""
     from tqdm import tqdm
 
-    from thaiplate.crop import margin_crop, rectify_plate
+    from thaiplate.crop import cropper
     from thaiplate.eval.textmetrics import compact
     from thaiplate.results import Detection
     from thaiplate.synth.scene_crops import jitter_box, wide_text_plates
     from thaiplate.train.data import read_rgb
 
     gate = recognizer.min_text_confidence
-    cut = {"rectify": rectify_plate, "margin": margin_crop}[crop]
+    cut = cropper(crop)
     report = StabilityReport(recognizer.version, gate, jitter, trials, crop)
     for i, sample in enumerate(tqdm(samples, desc="crop stability", unit="img", mininterval=2, disable=not progress)):
         plates = wide_text_plates(sample, min_width)
@@ -182,7 +182,7 @@ def add_crop_stability_parser(sub: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--trials", type=int, default=4, help="jittered cuts per plate besides the true box (default 4)")
     p.add_argument("--min-width", type=float, default=30.0, help="skip plates narrower than this (px, default 30)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--crop", choices=("rectify", "margin"), default="rectify",
+    p.add_argument("--crop", choices=("rectify", "margin"), default="rectify",  # thaiplate.crop.CROPPERS
                    help="rectify: the serving crop code (default); margin: box + margin, never rectified")
     p.add_argument("--out", help="write the report JSON here")
     p.set_defaults(func=_run)
