@@ -152,6 +152,14 @@ def test_predict_single_image_draw_to_file(toy_models: Path, dataset: Path, tmp_
     assert json.loads(capsys.readouterr().out)["image"] == {"width": 640, "height": 480}
 
 
+def test_predict_with_a_bad_crop_setting_fails_clearly(toy_models: Path, dataset: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("THAIPLATE_CROP", "warp")
+    rc = cli_main(["predict", str(dataset / "a.jpg"), "--models", str(toy_models)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and not out
+    assert "cannot start: unknown crop 'warp' (THAIPLATE_CROP): choose one of rectify, margin" in err
+
+
 def test_partial_pipelines_like_the_dag_nodes(toy_models: Path) -> None:
     from thaiplate.classify import OnnxClassifier
     from thaiplate.recognize import OnnxRecognizer

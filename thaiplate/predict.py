@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         pipeline = Pipeline.from_dir(args.models)
-    except (FileNotFoundError, ImportError) as e:
-        print(f"thaiplate predict: cannot load models: {e}", file=sys.stderr)
+    except (FileNotFoundError, ImportError, ValueError) as e:  # ValueError: a bad setting, e.g. THAIPLATE_CROP
+        print(f"thaiplate predict: cannot start: {e}", file=sys.stderr)
         return 2
     failed = 0
     for path in args.images:
