@@ -208,4 +208,3 @@ def cropper(name: str):
         return CROPPERS[name]
     except KeyError:
         raise ValueError(f"unknown crop {name!r} (THAIPLATE_CROP): choose one of {', '.join(CROPPERS)}") from None
-
