@@ -72,3 +72,13 @@ def test_shipped_recognizer_configs_load_and_build(name):
         out = model(torch.zeros(1, 3, cfg.height, cfg.width))
     assert out.ndim == 3 and out.shape[0] == 1
     assert (task.consistency_weight > 0) == (name == "train_recognizer_consistency")
+
+
+def test_a_config_with_base_takes_the_keys_it_leaves_out(tmp_path):
+    """``base:`` is resolved relative to the file, chains, and the variant's own keys and CLI overrides win."""
+    (tmp_path / "a.yaml").write_text("task: recognizer\ndata: d\nval_data: v\nout: o\nlr: 0.1\nseed: 3\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\nlr: 0.2\nconsistency: {weight: 2.0}\n")
+    (tmp_path / "c.yaml").write_text("base: sub/b.yaml\nseed: 4\n")
+    cfg = TrainConfig.from_yaml(tmp_path / "c.yaml", epochs=5)
+    assert (cfg.data, cfg.lr, cfg.seed, cfg.epochs, cfg.consistency) == ("d", 0.2, 4, 5, {"weight": 2.0})

@@ -59,9 +59,18 @@ class TrainConfig:
     distill: dict = field(default_factory=dict)  # weight, temperature of the distillation term
     consistency: dict = field(default_factory=dict)  # recogniser only: weight, shift_px (RecognizerTask)
 
+    @staticmethod
+    def read_yaml(path: str | Path) -> dict:
+        """A config file's keys; ``base: OTHER.yaml`` (relative to this file) supplies every key it leaves out,
+        so a variant states only what it changes."""
+        path = Path(path)
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        base = raw.pop("base", None)
+        return {**TrainConfig.read_yaml(path.parent / base), **raw} if base else raw
+
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: object) -> TrainConfig:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        raw = cls.read_yaml(path)
         raw.update({k: v for k, v in overrides.items() if v is not None})
         known = {f.name for f in fields(cls)}
         unknown = set(raw) - known
