@@ -72,10 +72,11 @@ class Pipeline:
         # "rectify" (default: warp/deskew when the outline is clear) or "margin" (box + margin only; opt-in,
         # $THAIPLATE_CROP; README "crop stability"). Checked here so a typo fails at start-up, not per request.
         self.crop = crop or os.environ.get("THAIPLATE_CROP") or "rectify"
+        self._cut = None
         if detector is not None:  # only cropping processes import OpenCV (thaiplate.crop)
             from thaiplate.crop import cropper
 
-            cropper(self.crop)
+            self._cut = cropper(self.crop)
         self.min_text_confidence = reading_gate(recognizer) if min_text_confidence is None else min_text_confidence
 
     @classmethod
@@ -112,12 +113,9 @@ class Pipeline:
         The returned detections carry ``corners`` when rectification found the plate outline.
         """
         dets = sorted(self.detector.detect(image), key=lambda d: -d.confidence)[: self.max_plates]
-        from thaiplate.crop import cropper
-
-        cut = cropper(self.crop)
         out = []
         for det in dets:
-            pc = cut(image, det, margin=self.margin)
+            pc = self._cut(image, det, margin=self.margin)
             out.append((dataclasses.replace(det, corners=pc.corners) if pc.corners else det, pc.pixels))
         if looks_like_plate_crop(image) and not any(plate_sized(d.box, image.shape) for d in dets):
             # users often send a crop of the plate itself, which a scene detector does not box as a whole
