@@ -158,6 +158,8 @@ def test_predict_with_a_bad_crop_setting_fails_clearly(toy_models: Path, dataset
     out, err = capsys.readouterr()
     assert rc == 2 and not out
     assert "cannot start: unknown crop 'warp' (THAIPLATE_CROP): choose one of rectify, margin" in err
+    rc = cli_main(["eval", "e2e", "--data", str(dataset), "--models", str(toy_models)])
+    assert rc == 2 and "thaiplate eval e2e: cannot start: unknown crop 'warp'" in capsys.readouterr().err
 
 
 def test_partial_pipelines_like_the_dag_nodes(toy_models: Path) -> None:

@@ -313,7 +313,11 @@ def main(args: Any) -> int:
         print("--record needs --sweep", file=sys.stderr)
         return 2
     samples = load_labels(args.data, args.subset)[: args.limit]
-    pipeline = Pipeline.from_dir(args.models)
+    try:
+        pipeline = Pipeline.from_dir(args.models)
+    except (FileNotFoundError, ValueError) as e:  # missing models, or a bad setting such as THAIPLATE_CROP
+        print(f"thaiplate eval e2e: cannot start: {e}", file=sys.stderr)
+        return 2
     gate = pipeline.min_text_confidence
     if args.sweep:
         pipeline.min_text_confidence = 0.0  # gates are applied afterwards, on the same outcomes
