@@ -8,9 +8,14 @@ samples (one sample can sit on a transient: a GC, an arena growing before it is 
 
 The tree is summed from the supervisor (``scripts/serve``) down: supervisor, ``torchserve``
 launcher, JVM and every worker, i.e. what the container's memory limit sees. Pass/fail
-(``--max-growth``) is judged on the tree's anonymous memory, not on PSS: on a shared machine PSS
-moves with other people's processes (see :class:`TimedSampler`; measured: +34 MB in one 2 s step
-with anonymous memory unchanged), in a container it would not. Both are reported and plotted.
+(``--max-growth``) is judged on the anonymous memory of the tree's Python processes (supervisor,
+launcher, workers: our code and ONNX Runtime, where a leak of ours would live), not on PSS and not on
+the JVM. PSS moves with other people's processes on a shared machine (see :class:`TimedSampler`;
+measured: +34 MB in one 2 s step with anonymous memory unchanged). The JVM runs with the dev config
+here (loopback ports), which leaves its heap to G1's defaults (up to a quarter of the machine's RAM):
+it grows lazily under load, e.g. 239 -> 304 MB anonymous in the first 30 s and on by a few % later,
+which made the 60 s test fail on growth that is not a leak. In the container the JVM is capped by
+``-Xmx96m`` with the serial GC (``config.prod.properties``). The JVM's share is reported and plotted.
 """
 
 from __future__ import annotations
@@ -40,15 +45,18 @@ class TimedSampler(memory.PssSampler):
         super().__init__(root_pid, interval)
         self.t0 = time.monotonic()
         self.times_s: list[float] = []
-        self.anon_kb: list[int] = []
+        self.anon_kb: list[int] = []  # whole tree
+        self.jvm_anon_kb: list[int] = []  # of which the JVM's
 
     def sample(self, *args, **kwargs) -> int:  # noqa: ANN002, ANN003 - whatever the base takes
         n = len(self.totals)
         total = super().sample(*args, **kwargs)
         if len(self.totals) > n:
             self.times_s.append(time.monotonic() - self.t0)
-            pids = memory.process_tree(self.root_pid, self.proc)
-            self.anon_kb.append(sum(memory.read_rollup(pid, self.proc).get("Anonymous", 0) for pid in pids))
+            anon = {pid: memory.read_rollup(pid, self.proc).get("Anonymous", 0)
+                    for pid in memory.process_tree(self.root_pid, self.proc)}  # fmt: skip
+            self.anon_kb.append(sum(anon.values()))
+            self.jvm_anon_kb.append(sum(kb for pid, kb in anon.items() if memory.role(pid, self.proc) == "java"))
         return total
 
 
@@ -63,14 +71,16 @@ class SoakResult:
     errors: int
     throughput_rps: float
     growth_pct: float  # PSS, window start -> end
-    anon_growth_pct: float  # anonymous memory, same window (immune to other servers' sharing)
+    anon_growth_pct: float  # anonymous memory of the Python processes (judged), same window
+    jvm_anon_growth_pct: float  # the JVM's anonymous memory (reported: its heap is bounded by -Xmx in prod)
     slope_mb_per_min: float  # least-squares slope over the window
     window_start_mb: float
     window_end_mb: float
     peak_mb: float
     times_s: list[float] = field(default_factory=list)
     pss_mb: list[float] = field(default_factory=list)
-    anon_mb: list[float] = field(default_factory=list)
+    anon_mb: list[float] = field(default_factory=list)  # whole tree
+    jvm_anon_mb: list[float] = field(default_factory=list)
     p50_ms: dict[str, float] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
 
@@ -116,6 +126,8 @@ def run(
     errors = stats.count_errors((r.status, r.ok) for r in recs)
     mb = [kb / 1024.0 for kb in sampler.totals]
     anon = [kb / 1024.0 for kb in sampler.anon_kb]
+    jvm = [kb / 1024.0 for kb in sampler.jvm_anon_kb]
+    python = [a - j for a, j in zip(anon, jvm, strict=True)]
     grow = stats.growth(sampler.times_s, mb, window_from_s)
     return SoakResult(
         duration_s=duration_s,
@@ -127,7 +139,8 @@ def run(
         errors=errors,
         throughput_rps=stats.throughput(len(recs) - errors, max(lr.wall_s for lr in runs.values())),
         growth_pct=grow.pct,
-        anon_growth_pct=stats.growth(sampler.times_s, anon, window_from_s).pct,
+        anon_growth_pct=stats.growth(sampler.times_s, python, window_from_s).pct,
+        jvm_anon_growth_pct=stats.growth(sampler.times_s, jvm, window_from_s).pct,
         slope_mb_per_min=60.0 * grow.slope_per_s,
         window_start_mb=grow.start,
         window_end_mb=grow.end,
@@ -135,6 +148,7 @@ def run(
         times_s=sampler.times_s,
         pss_mb=mb,
         anon_mb=anon,
+        jvm_anon_mb=jvm,
         p50_ms={m: stats.percentile([r.latency_ms for r in lr.records if r.ok], 50) for m, lr in runs.items()},
         error_samples=list(dict.fromkeys(r.error for r in recs if r.error))[:3],
     )
@@ -150,6 +164,9 @@ def plot(res: SoakResult, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     ax.plot(res.times_s, res.pss_mb, marker="o", ms=3, label="PSS, whole tree")
     ax.plot(res.times_s, res.anon_mb, marker=".", ms=3, color="C2", label="of which anonymous (RSS)")
+    python = [a - j for a, j in zip(res.anon_mb, res.jvm_anon_mb, strict=True)]
+    ax.plot(res.times_s, python, marker=".", ms=3, color="C3", label="anonymous, Python processes (judged)")
+    ax.plot(res.times_s, res.jvm_anon_mb, marker=".", ms=3, color="C4", label="anonymous, JVM")
     ax.axvspan(res.window_from_s, max(res.times_s, default=res.window_from_s), alpha=0.12, color="C1",
                label=f"window: {report._f(res.growth_pct, 2)} %, {report._f(res.slope_mb_per_min, 2)} MB/min")  # fmt: skip
     ax.set_xlabel("seconds of load")
@@ -168,7 +185,8 @@ def summary(res: SoakResult) -> str:
         f"{res.requests} requests, {res.errors} errors, {res.throughput_rps:.1f} req/s; PSS "
         f"{report._f(res.window_start_mb, 0)} MB at {res.window_from_s:.0f} s -> {report._f(res.window_end_mb, 0)} MB "
         f"at the end ({report._f(res.growth_pct, 2)} %, {report._f(res.slope_mb_per_min, 2)} MB/min), "
-        f"peak {report._f(res.peak_mb, 0)} MB; anonymous memory {report._f(res.anon_growth_pct, 2)} %"
+        f"peak {report._f(res.peak_mb, 0)} MB; anonymous memory of the Python processes "
+        f"{report._f(res.anon_growth_pct, 2)} % (judged), of the JVM {report._f(res.jvm_anon_growth_pct, 2)} %"
     )
 
 
@@ -188,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=2, help="client threads per endpoint")
     ap.add_argument("--interval", type=float, default=10.0, help="seconds between PSS samples")
     ap.add_argument("--window-from", type=float, help="growth is measured from here (default min(120, duration/3))")
-    ap.add_argument("--max-growth", type=float, default=5.0, help="exit 1 above this growth of anonymous memory, percent")
+    ap.add_argument("--max-growth", type=float, default=5.0, help="exit 1 above this growth of the Python processes' anonymous memory, percent")
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models", help="models to archive (default models/)")
     ap.add_argument("--model-store", type=Path, help="use these prebuilt archives instead of building")
     ap.add_argument("--scenes", type=int, default=20, help="synthetic scenes in the load (plus real crops)")
