@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
-from thaiplate.bench import readings, stats
+from thaiplate.bench import readings, soak, stats
 
 
 def test_growth_averages_the_ends_of_the_window_only():
@@ -42,3 +43,31 @@ def test_reading_ignores_confidences_and_subpixel_boxes():
 @pytest.mark.parametrize("body", [b"", b"{}", b'{"error": {"code": "empty"}}', b"[]", b"not json"])
 def test_reading_of_a_non_result_is_none(body):
     assert readings.reading(body) is None
+
+
+def _fake_process(proc: Path, pid: int, ppid: int, argv: list[str], anon_kb: int) -> None:
+    d = proc / str(pid)
+    d.mkdir(parents=True)
+    (d / "stat").write_text(f"{pid} ({Path(argv[0]).name[:15]}) S {ppid} 1 1 0 -1\n")
+    (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (d / "smaps_rollup").write_text(
+        f"00400000-7fff0000 ---p 00000000 00:00 0 [rollup]\nRss: {2 * anon_kb} kB\nPss: {anon_kb} kB\n"
+        f"Anonymous: {anon_kb} kB\n"
+    )
+
+
+def test_soak_sampler_splits_the_jvm_from_the_python_processes(tmp_path):
+    """The leak verdict is on the Python side; the JVM (dev config: lazily growing G1 heap) is reported apart."""
+    _fake_process(tmp_path, 100, 1, ["/venv/bin/python", "-m", "thaiplate.serving.server"], 1000)
+    _fake_process(tmp_path, 101, 100, ["/usr/bin/java", "-cp", "ts.jar"], 5000)
+    _fake_process(
+        tmp_path,
+        102,
+        101,
+        ["/venv/bin/python", "ts/model_service_worker.py", "--sock-name", "/tmp/.ts.sock.9000"],
+        3000,
+    )
+    _fake_process(tmp_path, 200, 1, ["/usr/bin/java", "-cp", "other.jar"], 9999)  # not in the tree
+    sampler = soak.TimedSampler(100, 1.0, proc=tmp_path)
+    sampler.sample()
+    assert sampler.anon_kb == [9000] and sampler.jvm_anon_kb == [5000]

@@ -41,8 +41,8 @@ class TimedSampler(memory.PssSampler):
     maps them, so it drops when another server starts from the same venv on this machine and rises
     when one stops; anonymous memory (heaps, arenas: where a leak lives) is ours alone."""
 
-    def __init__(self, root_pid: int, interval: float) -> None:
-        super().__init__(root_pid, interval)
+    def __init__(self, root_pid: int, interval: float, proc: Path = memory.PROC) -> None:
+        super().__init__(root_pid, interval, proc=proc)
         self.t0 = time.monotonic()
         self.times_s: list[float] = []
         self.anon_kb: list[int] = []  # whole tree
