@@ -71,7 +71,7 @@ class SoakResult:
     errors: int
     throughput_rps: float
     growth_pct: float  # PSS, window start -> end
-    anon_growth_pct: float  # anonymous memory of the Python processes (judged), same window
+    python_anon_growth_pct: float  # anonymous memory of the Python processes (judged), same window
     jvm_anon_growth_pct: float  # the JVM's anonymous memory (reported: its heap is bounded by -Xmx in prod)
     slope_mb_per_min: float  # least-squares slope over the window
     window_start_mb: float
@@ -139,7 +139,7 @@ def run(
         errors=errors,
         throughput_rps=stats.throughput(len(recs) - errors, max(lr.wall_s for lr in runs.values())),
         growth_pct=grow.pct,
-        anon_growth_pct=stats.growth(sampler.times_s, python, window_from_s).pct,
+        python_anon_growth_pct=stats.growth(sampler.times_s, python, window_from_s).pct,
         jvm_anon_growth_pct=stats.growth(sampler.times_s, jvm, window_from_s).pct,
         slope_mb_per_min=60.0 * grow.slope_per_s,
         window_start_mb=grow.start,
@@ -186,7 +186,7 @@ def summary(res: SoakResult) -> str:
         f"{report._f(res.window_start_mb, 0)} MB at {res.window_from_s:.0f} s -> {report._f(res.window_end_mb, 0)} MB "
         f"at the end ({report._f(res.growth_pct, 2)} %, {report._f(res.slope_mb_per_min, 2)} MB/min), "
         f"peak {report._f(res.peak_mb, 0)} MB; anonymous memory of the Python processes "
-        f"{report._f(res.anon_growth_pct, 2)} % (judged), of the JVM {report._f(res.jvm_anon_growth_pct, 2)} %"
+        f"{report._f(res.python_anon_growth_pct, 2)} % (judged), of the JVM {report._f(res.jvm_anon_growth_pct, 2)} %"
     )
 
 
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     write(res, out, {"mode": args.mode, "images": len(images), "load_avg": os.getloadavg()})
     print(summary(res))
     print(f"wrote {out}/soak.json, soak.png")
-    return 0 if res.errors == 0 and res.anon_growth_pct < args.max_growth else 1
+    return 0 if res.errors == 0 and res.python_anon_growth_pct < args.max_growth else 1
 
 
 if __name__ == "__main__":
