@@ -81,6 +81,7 @@ class SoakResult:
     pss_mb: list[float] = field(default_factory=list)
     anon_mb: list[float] = field(default_factory=list)  # whole tree
     jvm_anon_mb: list[float] = field(default_factory=list)
+    python_anon_mb: list[float] = field(default_factory=list)  # the rest of the tree (judged)
     p50_ms: dict[str, float] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
 
@@ -149,6 +150,7 @@ def run(
         pss_mb=mb,
         anon_mb=anon,
         jvm_anon_mb=jvm,
+        python_anon_mb=python,
         p50_ms={m: stats.percentile([r.latency_ms for r in lr.records if r.ok], 50) for m, lr in runs.items()},
         error_samples=list(dict.fromkeys(r.error for r in recs if r.error))[:3],
     )
@@ -164,8 +166,7 @@ def plot(res: SoakResult, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     ax.plot(res.times_s, res.pss_mb, marker="o", ms=3, label="PSS, whole tree")
     ax.plot(res.times_s, res.anon_mb, marker=".", ms=3, color="C2", label="of which anonymous (RSS)")
-    python = [a - j for a, j in zip(res.anon_mb, res.jvm_anon_mb, strict=True)]
-    ax.plot(res.times_s, python, marker=".", ms=3, color="C3", label="anonymous, Python processes (judged)")
+    ax.plot(res.times_s, res.python_anon_mb, marker=".", ms=3, color="C3", label="anonymous, Python processes (judged)")
     ax.plot(res.times_s, res.jvm_anon_mb, marker=".", ms=3, color="C4", label="anonymous, JVM")
     ax.axvspan(res.window_from_s, max(res.times_s, default=res.window_from_s), alpha=0.12, color="C1",
                label=f"window: {report._f(res.growth_pct, 2)} %, {report._f(res.slope_mb_per_min, 2)} MB/min")  # fmt: skip
