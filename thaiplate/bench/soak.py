@@ -212,20 +212,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-store", type=Path, help="use these prebuilt archives instead of building")
     ap.add_argument("--scenes", type=int, default=20, help="synthetic scenes in the load (plus real crops)")
     ap.add_argument("--out", type=Path, help="directory for soak.json/.png (default runs/soak/<time>)")
+    ap.add_argument("--container", action="store_true",
+                    help="the container's configuration instead of scripts/serve's dev one: config.prod.properties "
+                         "(JVM -Xmx96m, serial GC, token auth; inference on 127.0.0.1), pinned to --cpus")  # fmt: skip
+    ap.add_argument("--cpus", default="0", help="with --container: taskset CPU list (default 0: one CPU, as Cloud Run)")
     args = ap.parse_args(argv)
     window = args.window_from if args.window_from is not None else min(120.0, args.duration / 3)
 
     tmp = tempfile.TemporaryDirectory(prefix="thaiplate-soak-")  # removed at exit
     store = args.model_store or service.build_store(args.models_dir.resolve(), Path(tmp.name) / "store")
     images = payloads.load("synthetic", n_scenes=args.scenes)
-    entry = entrypoint.start(store, args.mode, Path(tmp.name) / "run")
-    try:
-        res = run(entry.server.inference_url, entry.endpoints(), entry.pid, images, duration_s=args.duration,
-                  concurrency=args.concurrency, interval_s=args.interval, window_from_s=window)  # fmt: skip
-    finally:
-        entry.stop()
+
+    def soak(url: str, root_pid: int, token: str | None = None) -> SoakResult:
+        endpoints = {m: entrypoint.endpoint(m) for m in (("dag", "pipeline") if args.mode == "both" else (args.mode,))}
+        return run(url, endpoints, root_pid, images, duration_s=args.duration, concurrency=args.concurrency,
+                   interval_s=args.interval, window_from_s=window, token=token)  # fmt: skip
+
+    if args.container:
+        with service.running(store, args.mode, env="prod", cpus=args.cpus, run_dir=Path(tmp.name) / "run") as srv:
+            res = soak(srv.url, srv.root_pid, srv.token)
+    else:
+        entry = entrypoint.start(store, args.mode, Path(tmp.name) / "run")
+        try:
+            res = soak(entry.server.inference_url, entry.pid)
+        finally:
+            entry.stop()
     out = args.out or ROOT / "runs" / "soak" / time.strftime("%Y%m%d-%H%M%S")
-    write(res, out, {"mode": args.mode, "images": len(images), "load_avg": os.getloadavg()})
+    config = {"config": "container (prod)", "cpus": args.cpus} if args.container else {"config": "dev (scripts/serve)"}
+    write(res, out, {"mode": args.mode, **config, "images": len(images), "load_avg": os.getloadavg()})
     print(summary(res))
     print(f"wrote {out}/soak.json, soak.png")
     return 0 if res.errors == 0 and res.python_anon_growth_pct < args.max_growth else 1
