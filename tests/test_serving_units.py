@@ -134,3 +134,11 @@ def test_archive_accepts_relative_paths(tmp_path, monkeypatch):
     assert mar == tmp_path / "store" / "classifier.mar"
     with zipfile.ZipFile(mar) as z:
         assert "classifier.yaml" in z.namelist()
+
+
+def test_served_modes_and_their_endpoints():
+    from thaiplate.bench.entrypoint import endpoints_for
+    from thaiplate.serving.server import MODES, served_modes
+
+    assert [served_modes(m) for m in MODES] == [("dag",), ("pipeline",), ("dag", "pipeline")]
+    assert endpoints_for("both") == {"dag": "/wfpredict/thaiplate", "pipeline": "/predictions/pipeline"}

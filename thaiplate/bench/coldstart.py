@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp_store = tempfile.TemporaryDirectory(prefix="thaiplate-store-")  # removed at exit
         store = service.build_store(args.models_dir, Path(tmp_store.name))
     image = payloads.of_size(payloads.synthetic(n_scenes=3))[0]
-    modes = ("dag", "pipeline") if args.mode == "both" else (args.mode,)
+    modes = ts.served_modes(args.mode)
     reports = [measure(store.resolve(), m, image, args.repeats, args.cpus or None) for m in modes]
     out = args.out or ROOT / "runs" / "cold-start" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ class Entrypoint:
         return self.proc.pid
 
     def endpoints(self) -> dict[str, str]:
-        return {m: endpoint(m) for m in (("dag", "pipeline") if self.mode == "both" else (self.mode,))}
+        return endpoints_for(self.mode)
 
     def stop(self, grace: float = 40.0) -> int | None:
         """SIGTERM the supervisor (its own clean shutdown), SIGKILL the session if it hangs."""
@@ -61,6 +61,11 @@ class Entrypoint:
 def endpoint(mode: str) -> str:
     """The inference path of a serving mode (``dag`` or ``pipeline``)."""
     return f"/wfpredict/{ts.WORKFLOW}" if mode == "dag" else f"/predictions/{ts.PIPELINE}"
+
+
+def endpoints_for(mode: str) -> dict[str, str]:
+    """Every mode ``mode`` serves (``both``: two) -> its inference path."""
+    return {m: endpoint(m) for m in ts.served_modes(mode)}
 
 
 def start(model_store: Path, mode: str = "both", run_dir: Path | None = None, timeout: float = 300.0) -> Entrypoint:
@@ -87,7 +92,7 @@ def start(model_store: Path, mode: str = "both", run_dir: Path | None = None, ti
     # own session: a kill of the whole tree never reaches the caller (pytest, the fault driver)
     proc = subprocess.Popen([str(SERVE)], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     entry = Entrypoint(proc, ts.Server(proc, run_dir / "ts", ports), mode, log, _log_fh=fh)
-    wanted = 2 if mode == "both" else 1
+    wanted = len(ts.served_modes(mode))  # one "serve: ready" line per mode
     while time.monotonic() - t0 < timeout:
         if proc.poll() is not None:
             entry.stop()

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from thaiplate.bench import memory
+from thaiplate.serving import server as ts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     images = payloads.load(args.images, n_scenes=args.scenes)
     out = args.out or ROOT / "runs" / "memory" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    modes = ("dag", "pipeline") if args.mode == "both" else (args.mode,)
+    modes = ts.served_modes(args.mode)
 
     def run(mode: str, **kw: object) -> MemoryReport:
         return measure(

@@ -223,18 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     store = args.model_store or service.build_store(args.models_dir.resolve(), Path(tmp.name) / "store")
     images = payloads.load("synthetic", n_scenes=args.scenes)
 
-    def soak(url: str, root_pid: int, token: str | None = None) -> SoakResult:
-        endpoints = {m: entrypoint.endpoint(m) for m in (("dag", "pipeline") if args.mode == "both" else (args.mode,))}
-        return run(url, endpoints, root_pid, images, duration_s=args.duration, concurrency=args.concurrency,
+    def measure(url: str, root_pid: int, token: str | None = None) -> SoakResult:
+        return run(url, entrypoint.endpoints_for(args.mode), root_pid, images, duration_s=args.duration, concurrency=args.concurrency,
                    interval_s=args.interval, window_from_s=window, token=token)  # fmt: skip
 
     if args.container:
         with service.running(store, args.mode, env="prod", cpus=args.cpus, run_dir=Path(tmp.name) / "run") as srv:
-            res = soak(srv.url, srv.root_pid, srv.token)
+            res = measure(srv.url, srv.root_pid, srv.token)
     else:
         entry = entrypoint.start(store, args.mode, Path(tmp.name) / "run")
         try:
-            res = soak(entry.server.inference_url, entry.pid)
+            res = measure(entry.server.inference_url, entry.pid)
         finally:
             entry.stop()
     out = args.out or ROOT / "runs" / "soak" / time.strftime("%Y%m%d-%H%M%S")

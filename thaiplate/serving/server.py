@@ -34,6 +34,11 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = "thaiplate"
 PIPELINE = "pipeline"
 MODES = ("dag", "pipeline", "both")
+
+
+def served_modes(mode: str) -> tuple[str, ...]:
+    """The endpoints' modes a ``THAIPLATE_MODE`` serves: ``both`` is the DAG and the all-in-one pipeline."""
+    return ("dag", "pipeline") if mode == "both" else (mode,)
 # Environment of a production TorchServe (the JVM and every worker inherit it; the process environment
 # wins). Measured together in docs/benchmarks/MEMORY.md (DAG idle -60 MB): a fixed glibc mmap threshold
 # makes big buffers (decoded images, tensors) mmapped and returned to the OS on free, and ONNX Runtime
@@ -361,7 +366,7 @@ def main() -> int:
         server.stop()
         return 1
     public = replace(server, ports=replace(ports, inference=public_port))
-    for m in ("dag", "pipeline") if mode == "both" else (mode,):
+    for m in served_modes(mode):
         print(f"serve: ready ({m}, {env}); try:\n  {curl_hint(public, m, example_image())}", flush=True)
     while server.alive() and stop_deadline is None:
         time.sleep(0.5)
