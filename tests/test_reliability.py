@@ -133,7 +133,6 @@ def test_soak_in_the_container_configuration(tmp_path):
     rc = soak.main(["--container", "--mode", "dag", "--duration", "30", "--interval", "3", "--window-from", "9",
                     "--scenes", "3", "--models-dir", str(models_dir()), "--out", str(tmp_path)])  # fmt: skip
     res = json.loads((tmp_path / "soak.json").read_text(encoding="utf-8"))
-    print("\n" + soak.summary(soak.SoakResult(**{k: res[k] for k in soak.SoakResult.__dataclass_fields__})))
     assert rc == 0, res
     assert res["config"] == "container (prod)" and res["requests"] > 20 and res["errors"] == 0
     assert res["jvm_anon_mb"] and 0 < res["peak_mb"] < 512
