@@ -29,6 +29,7 @@ class ProcessMemory:
     name: str  # short role: "java", "worker:<model>", or the executable name
     rss_kb: int
     pss_kb: int
+    anon_kb: int = 0  # Anonymous: heaps and arenas, where a leak lives (unlike PSS, not shared with other servers)
 
 
 def _ppid_and_comm(pid: int, proc: Path = PROC) -> tuple[int, str] | None:
@@ -144,7 +145,7 @@ def snapshot(root: int, names: Mapping[int, str] | None = None, proc: Path = PRO
         if not roll or info is None:
             continue  # exited between the walk and the read
         name = f"worker:{names[pid]}" if names and pid in names else role(pid, proc)
-        out.append(ProcessMemory(pid, info[0], name, roll.get("Rss", 0), roll.get("Pss", 0)))
+        out.append(ProcessMemory(pid, info[0], name, roll.get("Rss", 0), roll.get("Pss", 0), roll.get("Anonymous", 0)))
     return out
 
 
@@ -236,6 +237,7 @@ class PssSampler:
         self.unique, self.unique_every = unique, unique_every
         self.uniques: list[tuple[int, int]] = []  # (unique kB, PSS kB) of the same sample
         self.totals: list[int] = []
+        self.last: list[ProcessMemory] = []  # the latest sample's processes
         self._peak: list[ProcessMemory] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -244,6 +246,7 @@ class PssSampler:
         procs = snapshot(self.root_pid, self.names, self.proc)
         total = total_pss_kb(procs)
         if procs:
+            self.last = procs
             if not self.totals or total > max(self.totals):
                 self._peak = procs
             self.totals.append(total)

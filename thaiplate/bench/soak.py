@@ -53,10 +53,8 @@ class TimedSampler(memory.PssSampler):
         total = super().sample(*args, **kwargs)
         if len(self.totals) > n:
             self.times_s.append(time.monotonic() - self.t0)
-            anon = {pid: memory.read_rollup(pid, self.proc).get("Anonymous", 0)
-                    for pid in memory.process_tree(self.root_pid, self.proc)}  # fmt: skip
-            self.anon_kb.append(sum(anon.values()))
-            self.jvm_anon_kb.append(sum(kb for pid, kb in anon.items() if memory.role(pid, self.proc) == "java"))
+            self.anon_kb.append(sum(p.anon_kb for p in self.last))
+            self.jvm_anon_kb.append(sum(p.anon_kb for p in self.last if p.name == "java"))
         return total
 
 
