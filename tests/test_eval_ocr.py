@@ -190,3 +190,29 @@ def test_views_are_reported_timed_and_carded(synth_folder: Path, tmp_path: Path,
     assert entry["views"] == ["orig", "up", "down"] and entry["views_below"] == 0.8
     assert entry["ms_read_batch1_views"] > 0
     assert "each crop is read as orig, up, down" in (models / "recognizer.md").read_text(encoding="utf-8")
+
+
+def test_pool_adds_the_discordant_counts_of_several_sets(tmp_path: Path, capsys):
+    """Two sets each too small to convince (8 vs 2, 7 vs 1) pool into one sign test over 15 vs 3."""
+    from thaiplate.eval.paired import Paired, sign_test_p
+
+    files = []
+    for name, (n, both, a, b) in {"F": (100, 80, 8, 2), "L": (50, 40, 7, 1)}.items():
+        pair = Paired(n, both, a, b, n - both - a - b).as_dict()
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"plate_exact": 0.9, "paired": pair, "paired_province": pair}), encoding="utf-8")
+        files.append(str(path))
+    out = tmp_path / "pool.json"
+    assert main(["eval", "pool", *files, "--out", str(out)]) == 0
+    assert "pooled" in capsys.readouterr().out
+    pooled = json.loads(out.read_text(encoding="utf-8"))["pooled"]
+    assert (pooled["n"], pooled["only_a"], pooled["only_b"], pooled["neither"]) == (150, 15, 3, 12)
+    assert pooled["p_value"] == pytest.approx(sign_test_p(15, 18), abs=1e-4) and pooled["p_value"] < 0.01
+    assert pooled["diff"] == pytest.approx(12 / 150, abs=1e-4)
+
+
+def test_pool_refuses_a_json_without_paired_counts(tmp_path: Path, capsys):
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps({"plate_exact": 0.9}), encoding="utf-8")
+    assert main(["eval", "pool", str(bare), "--kind", "province"]) == 2
+    assert "no 'paired_province' counts" in capsys.readouterr().err

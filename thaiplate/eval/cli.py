@@ -113,6 +113,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from thaiplate.eval.crop_stability import add_crop_stability_parser
 
     add_crop_stability_parser(sub)
+    from thaiplate.eval.pool import add_pool_parser
+
+    add_pool_parser(sub)
 
     def _help(_: argparse.Namespace) -> int:
         p.print_help()

@@ -54,3 +54,9 @@ def paired(ok_a: Sequence[bool], ok_b: Sequence[bool]) -> Paired:
         only_b=sum(b and not a for a, b in pairs),
         neither=sum(not a and not b for a, b in pairs),
     )
+
+
+def pool(items: Sequence[Paired]) -> Paired:
+    """Several paired comparisons (e.g. one per test set) as one: the counts add, so the pooled sign test uses
+    every discordant item. Rules judge pooled clauses this way (runs/rule-*.md)."""
+    return Paired(*(sum(getattr(p, f) for p in items) for f in ("n", "both", "only_a", "only_b", "neither")))
