@@ -26,7 +26,7 @@ def _run_ocr(args: argparse.Namespace) -> int:
     metrics, rows = evaluate(args.data, args.models, args.batch_size)
     print(format_table(metrics))
     if args.against:
-        from thaiplate.eval.paired import paired
+        from thaiplate.eval.paired import METRICS_KEYS, paired
 
         ref, ref_rows = evaluate(args.data, args.against, args.batch_size)
         pair = paired([r.ok for r in rows if not r.partial], [r.ok for r in ref_rows if not r.partial])
@@ -40,9 +40,9 @@ def _run_ocr(args: argparse.Namespace) -> int:
                 f"paired, {names}: right by both {pr.both}, only this {pr.only_a}, only the reference "
                 f"{pr.only_b}, neither {pr.neither}; {what} {100 * pr.diff:+.2f} pt, sign-test p = {pr.p_value:.3g}"
             )
-        metrics["paired"] = {"against": str(args.against), "reference": ref["models"], **pair.as_dict()}
+        metrics[METRICS_KEYS["reader"]] = {"against": str(args.against), "reference": ref["models"], **pair.as_dict()}
         if province:
-            metrics["paired_province"] = province.as_dict()
+            metrics[METRICS_KEYS["province"]] = province.as_dict()
     if args.out:
         write_report(args.out, metrics)
     if args.record:

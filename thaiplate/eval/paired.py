@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from math import comb
 
+# where `thaiplate eval ocr --against --out` stores each comparison in its metrics JSON
+METRICS_KEYS = {"reader": "paired", "province": "paired_province"}
+COUNTS = ("n", "both", "only_a", "only_b", "neither")
+
 
 def sign_test_p(k: int, n: int) -> float:
     """Two-sided exact binomial p-value of ``k`` successes in ``n`` fair coin flips (1.0 when ``n == 0``)."""
@@ -42,6 +46,11 @@ class Paired:
     def as_dict(self) -> dict[str, float | int]:
         return {**asdict(self), "diff": round(self.diff, 4), "p_value": round(self.p_value, 4)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Paired:
+        """The inverse of :meth:`as_dict` (the derived ``diff`` and ``p_value`` are recomputed, not read)."""
+        return cls(*(int(d[f]) for f in COUNTS))
+
 
 def paired(ok_a: Sequence[bool], ok_b: Sequence[bool]) -> Paired:
     if len(ok_a) != len(ok_b):
@@ -59,4 +68,4 @@ def paired(ok_a: Sequence[bool], ok_b: Sequence[bool]) -> Paired:
 def pool(items: Sequence[Paired]) -> Paired:
     """Several paired comparisons (e.g. one per test set) as one: the counts add, so the pooled sign test uses
     every discordant item. Rules judge pooled clauses this way (runs/rule-*.md)."""
-    return Paired(*(sum(getattr(p, f) for p in items) for f in ("n", "both", "only_a", "only_b", "neither")))
+    return Paired(*(sum(getattr(p, f) for p in items) for f in COUNTS))

@@ -12,9 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from thaiplate.eval.paired import METRICS_KEYS as KEYS
 from thaiplate.eval.paired import Paired, pool
-
-KEYS = {"reader": "paired", "province": "paired_province"}
 
 
 def load_paired(path: Path, kind: str) -> Paired:
@@ -26,7 +25,7 @@ def load_paired(path: Path, kind: str) -> Paired:
     d = data.get(KEYS[kind]) if isinstance(data, dict) else None
     if not d:
         raise ValueError(f"{path}: no '{KEYS[kind]}' counts (write it with `thaiplate eval ocr --against MODELS --out`)")
-    return Paired(d["n"], d["both"], d["only_a"], d["only_b"], d["neither"])
+    return Paired.from_dict(d)
 
 
 def format_row(name: str, p: Paired) -> str:
