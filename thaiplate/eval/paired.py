@@ -9,12 +9,11 @@ happens by chance.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from math import comb
 
 # where `thaiplate eval ocr --against --out` stores each comparison in its metrics JSON
 METRICS_KEYS = {"reader": "paired", "province": "paired_province"}
-COUNTS = ("n", "both", "only_a", "only_b", "neither")
 
 
 def sign_test_p(k: int, n: int) -> float:
@@ -49,7 +48,7 @@ class Paired:
     @classmethod
     def from_dict(cls, d: dict) -> Paired:
         """The inverse of :meth:`as_dict` (the derived ``diff`` and ``p_value`` are recomputed, not read)."""
-        return cls(*(int(d[f]) for f in COUNTS))
+        return cls(**{f.name: int(d[f.name]) for f in fields(cls)})
 
 
 def paired(ok_a: Sequence[bool], ok_b: Sequence[bool]) -> Paired:
@@ -68,4 +67,4 @@ def paired(ok_a: Sequence[bool], ok_b: Sequence[bool]) -> Paired:
 def pool(items: Sequence[Paired]) -> Paired:
     """Several paired comparisons (e.g. one per test set) as one: the counts add, so the pooled sign test uses
     every discordant item. Rules judge pooled clauses this way (runs/rule-*.md)."""
-    return Paired(*(sum(getattr(p, f) for p in items) for f in COUNTS))
+    return Paired(**{f.name: sum(getattr(p, f.name) for p in items) for f in fields(Paired)})
