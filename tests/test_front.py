@@ -9,7 +9,7 @@ import pytest
 import requests
 from test_serving import _classify as _code  # noqa: E402 - tests/ is on sys.path
 
-from thaiplate.serving.front import Front, raw_body_headers, serve_in_thread, workflow_status
+from thaiplate.serving.front import Front, not_served_body, raw_body_headers, serve_in_thread, workflow_status
 from thaiplate.testing.badinputs import EMPTY_RESULT, make_bad_inputs
 
 DAG = "/wfpredict/thaiplate"
@@ -40,6 +40,19 @@ def test_workflow_status_maps_error_documents(doc, status):
 def test_workflow_status_tolerates_non_json():
     assert workflow_status(b'{"error": ') == 200
     assert workflow_status(b"\x89PNG") == 200
+
+
+def test_a_404_on_an_inference_path_names_the_endpoints_served():
+    from thaiplate.serving.server import endpoints_hint
+
+    both = "this server (THAIPLATE_MODE=both) answers POST /wfpredict/thaiplate and /predictions/pipeline"
+    assert endpoints_hint("both") == both
+    assert endpoints_hint("dag").endswith("; /predictions/pipeline is served with THAIPLATE_MODE=pipeline or both")
+    assert "/wfpredict/thaiplate is served with THAIPLATE_MODE=dag or both" in endpoints_hint("pipeline")
+    upstream = b'{"code": 404, "type": "ModelNotFoundException", "message": "Model not found: x"}'
+    doc = json.loads(not_served_body("/predictions/x", upstream, "hint"))
+    assert doc == {"error": {"code": "not_served", "message": "Model not found: x; hint"}}
+    assert json.loads(not_served_body("/p", b"<html>", ""))["error"]["message"] == "nothing is served at /p"
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +130,8 @@ def test_front_passes_good_requests_and_other_endpoints_through(front, torchserv
     ping = requests.get(front + "/ping", timeout=10)
     assert ping.status_code == 200 and ping.json()["status"] == "Healthy"
     missing = requests.post(front + "/wfpredict/nope", data=body, timeout=10)
-    assert missing.status_code == 404  # TorchServe's own errors keep their status
+    assert missing.status_code == 404  # TorchServe's own errors keep their status, in our error document
+    assert _code(missing) == "not_served" and "nope" in missing.json()["error"]["message"], missing.text
     chunked = requests.post(
         front + PIPE,
         data=iter([body[:1000], body[1000:]]),
@@ -140,6 +154,10 @@ def test_entrypoint_serves_the_front_on_port(tmp_path):
             f"http://127.0.0.1:{port}{DAG}", data=b"not an image", headers={"Content-Type": "image/jpeg"}, timeout=60
         )
         assert r.status_code == 400 and _code(r) == "not_an_image", r.text
+        other = requests.post(f"http://127.0.0.1:{port}{PIPE}", data=b"x", headers={"Content-Type": "image/jpeg"}, timeout=60)
+        message = other.json()["error"]["message"]  # the all-in-one endpoint of the other mode: say where to go
+        assert other.status_code == 404 and _code(other) == "not_served", other.text
+        assert "Model not found" in message and DAG in message and "THAIPLATE_MODE=pipeline or both" in message
         config = (entry.server.run_dir / "config.properties").read_text()
         assert "inference_address=http://127.0.0.1:" in config and f":{port}\n" not in config
     finally:

@@ -41,7 +41,7 @@ class ColourReader:
     def __init__(self) -> None:
         self.batches: list[int] = []
 
-    def read(self, crops) -> list[TextReading]:
+    def read(self, crops, widths=None) -> list[TextReading]:
         self.batches.append(len(crops))
         return [
             TextReading(

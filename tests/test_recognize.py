@@ -120,3 +120,30 @@ def test_views_below_rereads_only_the_unsure_crops(synthetic):
         assert ra.confidence == pytest.approx(want.confidence, rel=1e-4, abs=1e-6)
     none = OnnxRecognizer.from_dir(MODELS, views=names, views_below=0.0).read(crops)
     assert [r.text for r in none] == [r.text for r in one]
+
+
+def test_views_min_width_rereads_only_wide_unsure_crops(synthetic):
+    """With ``views_min_width`` an unsure crop narrower than that keeps its first reading; widths come from
+    the crops themselves, or from the caller for a tensor (the DAG node's crops arrive already resized)."""
+    import cv2
+
+    from thaiplate.recognize import OnnxRecognizer
+
+    crops, _ = synthetic
+    crops = [cv2.resize(cv2.resize(c, (40, 14), interpolation=cv2.INTER_AREA), c.shape[1::-1]) for c in crops[:8]]
+    crops = [cv2.resize(c, (w, w * c.shape[0] // c.shape[1])) for c, w in zip(crops, [60, 200] * 4, strict=True)]
+    # same blur at two widths, so unsure crops of both
+    names = ["orig", "in", "out", "up", "down"]
+    one = OnnxRecognizer.from_dir(MODELS, views=["orig"]).read(crops)
+    all_unsure = OnnxRecognizer.from_dir(MODELS, views=names, views_below=1.0).read(crops)
+    min_width = 200
+    wide_only = OnnxRecognizer.from_dir(MODELS, views=names, views_below=1.0, views_min_width=min_width)
+    for i, (r1, rall, rw) in enumerate(zip(one, all_unsure, wide_only.read(crops), strict=True)):
+        want = rall if i % 2 else r1
+        assert (rw.text, rw.raw_text) == (want.text, want.raw_text)
+        assert rw.confidence == pytest.approx(want.confidence, rel=1e-4, abs=1e-6)
+    assert [r.confidence for r in one] != [r.confidence for r in all_unsure]  # the views did change readings
+    x = wide_only.tensor(crops)
+    widths = [c.shape[1] for c in crops]
+    assert [r.text for r in wide_only.read(x, widths)] == [r.text for r in wide_only.read(crops)]
+    assert [r.text for r in wide_only.read(x)] == [r.text for r in all_unsure]  # widths unknown: no filter

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -92,18 +94,24 @@ def test_reader_views_come_from_argument_env_then_yaml(tmp_path, monkeypatch):
         OnnxRecognizer.from_dir(d)
 
 
-def test_views_below_comes_from_argument_env_then_yaml(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("key", "in_yaml", "from_env", "argument", "bad", "message"),
+    [("views_below", 0.8, 0.5, 0.9, "high", "must be a confidence"),
+     ("views_min_width", 100, 60, 80, "wide", "must be a width in pixels")],
+)  # fmt: skip
+def test_view_settings_come_from_argument_env_then_yaml(tmp_path, monkeypatch, key, in_yaml, from_env, argument, bad, message):
+    env = f"THAIPLATE_READER_{key.upper()}"
     d = write_toy_models(tmp_path, plate_text="1กข 1234")
-    monkeypatch.delenv("THAIPLATE_READER_VIEWS_BELOW", raising=False)
-    assert OnnxRecognizer.from_dir(d).views_below is None
+    monkeypatch.delenv(env, raising=False)
+    assert getattr(OnnxRecognizer.from_dir(d), key) is None
     text = (d / "recognizer.yaml").read_text(encoding="utf-8")
-    (d / "recognizer.yaml").write_text(text + "decoding:\n  views: [orig, up]\n  views_below: 0.8\n", encoding="utf-8")
-    assert OnnxRecognizer.from_dir(d).views_below == 0.8
-    monkeypatch.setenv("THAIPLATE_READER_VIEWS_BELOW", "0.5")
-    assert OnnxRecognizer.from_dir(d).views_below == 0.5
-    assert OnnxRecognizer.from_dir(d, views_below=0.9).views_below == 0.9
-    monkeypatch.setenv("THAIPLATE_READER_VIEWS_BELOW", "high")
-    with pytest.raises(ValueError, match="must be a confidence"):
+    (d / "recognizer.yaml").write_text(text + f"decoding:\n  views: [orig, up]\n  {key}: {in_yaml}\n", encoding="utf-8")
+    assert getattr(OnnxRecognizer.from_dir(d), key) == in_yaml
+    monkeypatch.setenv(env, str(from_env))
+    assert getattr(OnnxRecognizer.from_dir(d), key) == from_env
+    assert getattr(OnnxRecognizer.from_dir(d, **{key: argument}), key) == argument
+    monkeypatch.setenv(env, bad)
+    with pytest.raises(ValueError, match=message):
         OnnxRecognizer.from_dir(d)
 
 
@@ -113,3 +121,48 @@ def test_a_single_view_is_still_applied():
     x = bar_image(20, 50)
     np.testing.assert_array_equal(views.stack_views(x, ("up",)), views.view(x, "up"))
     assert views.stack_views(x, ("orig",)) is x
+
+
+def test_dag_nodes_pass_crop_widths_so_views_min_width_acts_as_in_the_library(monkeypatch):
+    """The recogniser node gets crops already resized to the reader's input, so the detector node sends their
+    widths along (``crop_widths``): with ``views_min_width`` above every crop's width the DAG keeps the first
+    readings exactly as ``Pipeline.run`` does; without the widths it would re-read every crop."""
+    import io
+
+    from PIL import Image
+
+    from tests.test_serving_units import FakeContext
+    from thaiplate.pipeline import Pipeline
+    from thaiplate.runtime import default_models_dir
+    from thaiplate.serving.stages import ClassifierStage, DetectorStage, RecognizerStage
+    from thaiplate.synth.augment import augment_config, load_config
+    from thaiplate.synth.scene import make_scene
+
+    models = default_models_dir()
+    raw = load_config(None)
+    scenes = [make_scene(np.random.default_rng([2_468, i]), augment_config(raw), raw["scene"]) for i in range(6)]
+    bodies = []
+    for s in scenes:
+        buf = io.BytesIO()
+        Image.fromarray(s.image).save(buf, "PNG")
+        bodies.append(buf.getvalue())
+    monkeypatch.setenv("THAIPLATE_READER_VIEWS", "orig,in,out,up,down")
+    monkeypatch.setenv("THAIPLATE_READER_VIEWS_BELOW", "1.0")  # every crop is unsure
+    monkeypatch.setenv("THAIPLATE_READER_VIEWS_MIN_WIDTH", "100000")  # and too narrow: first readings only
+
+    def dag(body: bytes) -> dict:
+        out = body
+        for stage in (DetectorStage(), RecognizerStage(), ClassifierStage()):
+            stage.load(models)
+            stage.initialized = True
+            out = stage.handle([{"body": out}], FakeContext([{"body": {"content-type": "image/png"}}]))[0]
+        return json.loads(out)
+
+    def texts(doc: dict) -> list[tuple[str, float]]:
+        return [(p["text"], round(p["text_confidence"], 4)) for p in doc["plates"]]
+
+    library = [texts(Pipeline.from_dir(models).run(b).to_dict()) for b in bodies]
+    assert sum(map(len, library)) >= 3
+    assert [texts(dag(b)) for b in bodies] == library
+    monkeypatch.setenv("THAIPLATE_READER_VIEWS_MIN_WIDTH", "")  # no width filter: the views change readings
+    assert [texts(dag(b)) for b in bodies] != library

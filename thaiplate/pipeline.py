@@ -28,7 +28,7 @@ Crops = Sequence[np.ndarray] | np.ndarray  # RGB uint8 crops, or the shared floa
 
 
 class Recognizer(Protocol):
-    def read(self, crops: Crops) -> list[TextReading]: ...
+    def read(self, crops: Crops, widths: Sequence[int] | None = None) -> list[TextReading]: ...
 
 
 class Classifier(Protocol):
@@ -138,8 +138,9 @@ class Pipeline:
         height, width = sizes.pop()
         return batch_tensor(list(crops), height, width)
 
-    def read_crops(self, crops: Crops) -> list[TextReading]:
-        return self.recognizer.read(crops) if len(crops) else []
+    def read_crops(self, crops: Crops, widths: Sequence[int] | None = None) -> list[TextReading]:
+        """``widths``: the crops' widths before ``plate_input`` resized them (the reader's views_min_width)."""
+        return self.recognizer.read(crops, widths) if len(crops) else []
 
     def classify_crops(self, crops: Crops) -> list[list[ProvinceGuess]]:
         if self.classifier is None or not len(crops):
@@ -181,7 +182,7 @@ class Pipeline:
         flat = [c for pairs in per_image for _, c in pairs]
         t1 = time.perf_counter()
         x = self.plate_input(flat)
-        readings = self.read_crops(x)
+        readings = self.read_crops(x, [c.shape[1] for c in flat])
         t_rec = _ms(t1)
         t2 = time.perf_counter()
         provinces = self.classify_crops(x)

@@ -60,7 +60,7 @@ class Entrypoint:
 
 def endpoint(mode: str) -> str:
     """The inference path of a serving mode (``dag`` or ``pipeline``)."""
-    return f"/wfpredict/{ts.WORKFLOW}" if mode == "dag" else f"/predictions/{ts.PIPELINE}"
+    return ts.ENDPOINTS[mode]
 
 
 def endpoints_for(mode: str) -> dict[str, str]:

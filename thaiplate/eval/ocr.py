@@ -84,16 +84,16 @@ def _read_latency(rec: OnnxRecognizer, rows: list[Row], n: int = 16, repeats: in
     Over several crops, not one: with ``views_below`` the cost depends on how sure the first reading is."""
     if not rows or len(rec.views) == 1:
         return {}
-    xs = [batch_tensor([r.crop], rec.spec.height, rec.spec.width) for r in rows[:n]]
+    xs = [(batch_tensor([r.crop], rec.spec.height, rec.spec.width), [r.crop.shape[1]]) for r in rows[:n]]
     views = rec.views
     one = copy.copy(rec)  # shares the ONNX session; reads through the first view only
     one.views = views[:1]
     times: dict[tuple[str, ...], list[float]] = {views: [], views[:1]: []}
     for i in range(repeats + 1):
-        for x in xs:
+        for x, width in xs:
             for reader in (rec, one):
                 t0 = time.perf_counter()
-                reader.read(x)
+                reader.read(x, width)
                 if i:  # the first round warms up
                     times[reader.views].append(1000 * (time.perf_counter() - t0))
     return {"read_batch1_views": float(np.mean(times[views])), "read_batch1_one_view": float(np.mean(times[views[:1]]))}
@@ -133,7 +133,7 @@ def evaluate(
         t0 = time.perf_counter()
         x = batch_tensor([r.crop for r in chunk], rec.spec.height, rec.spec.width)
         t1 = time.perf_counter()
-        readings, _, decode_s = rec.read_timed(x)
+        readings, _, decode_s = rec.read_timed(x, [r.crop.shape[1] for r in chunk])
         t_dec += decode_s
         t2 = time.perf_counter()
         guesses = cls.classify(x if shared else [r.crop for r in chunk])

@@ -95,7 +95,7 @@ def request_body(sample: Sample, kind: str) -> tuple[bytes, str]:
         return sample.data, sample.content_type
     h, w = sample.rgb.shape[:2]
     det = payload.to_json(Detection((0.0, 0.0, float(w), float(h)), 1.0))
-    item = {"image": {"width": w, "height": h}, "detections": [det], "crops": [0], "timings_ms": {}, "models": {}}
+    item = {"image": {"width": w, "height": h}, "detections": [det], "crops": [0], "crop_widths": [w], "timings_ms": {}, "models": {}}
     doc = {"single": True, "error": None, "status": 200, "items": [item]}
     return payload.pack(doc, [sample.rgb]), "application/octet-stream"
 

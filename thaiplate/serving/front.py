@@ -5,7 +5,8 @@ failed one with 500, whatever status the nodes set (``WorkflowManager.predict``;
 So a bad image sent to ``/wfpredict/thaiplate`` would come back as 200 + ``{"error": ...}`` while the
 all-in-one endpoint says 400. The front forwards every request unchanged to TorchServe on a loopback
 port and only rewrites the status of ``/wfpredict/...`` answers that carry our error document, using
-the same code -> status table as the handlers (:mod:`thaiplate.errors`). It also refuses oversized
+the same code -> status table as the handlers (:mod:`thaiplate.errors`), and turns TorchServe's 404 for an
+inference path into our error document naming the endpoints served. It also refuses oversized
 bodies with our JSON error before they reach Java, and hands form-encoded inference bodies on as raw
 bytes (:func:`raw_body_headers`).
 
@@ -59,6 +60,18 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode("utf-8")
 
 
+def not_served_body(path: str, upstream: bytes, hint: str) -> bytes:
+    """Our error document for an inference path TorchServe has no model or workflow for (its own 404 says
+    only "Model not found: pipeline"; a user who sent a photo to the endpoint of the other mode needs to
+    know which endpoints this server answers)."""
+    try:
+        message = str(json.loads(upstream).get("message") or "")
+    except (ValueError, AttributeError):
+        message = ""
+    message = message or f"nothing is served at {path}"
+    return error_body("not_served", f"{message}; {hint}" if hint else message)
+
+
 def workflow_status(body: bytes) -> int:
     """The status a DAG answer should have had: from our error document(s), else 200.
 
@@ -107,6 +120,9 @@ class FrontHandler(BaseHTTPRequestHandler):
             status, reason, resp_headers, data = self.server.call(self.command, self.path, body, headers)
         except OSError as e:
             self._send(HTTPStatus.BAD_GATEWAY, error_body("upstream_unavailable", f"TorchServe: {e}"))
+            return
+        if status == HTTPStatus.NOT_FOUND and self.path.startswith(INFERENCE_PREFIXES):
+            self._send(status, not_served_body(self.path, data, self.server.not_found_hint))
             return
         if status == HTTPStatus.OK and self.path.startswith(WORKFLOW_PREFIX):
             status = workflow_status(data)
@@ -169,8 +185,11 @@ class Front(ThreadingHTTPServer):
         upstream_host: str = "127.0.0.1",
         max_body: int = MAX_REQUEST_BYTES,
         timeout: float = 120.0,
+        not_found_hint: str = "",
     ) -> None:
+        """``not_found_hint``: appended to a 404 on an inference path (which endpoints this server answers)."""
         super().__init__(address, FrontHandler)
+        self.not_found_hint = not_found_hint
         self.upstream = (upstream_host, upstream_port)
         self.max_body = max_body
         self.timeout_s = timeout

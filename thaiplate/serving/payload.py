@@ -10,7 +10,8 @@ Document layout (``v`` = 1)::
     {"v": 1, "single": bool, "error": {...} | null, "status": int,
      "items": [ {"error": {...}, "status": 4xx}
               | {"image": {...}, "detections": [...], "crops": [array index, ...],
-                 "readings": [...], "timings_ms": {...}, "models": {...}} ]}
+                 "crop_widths": [px before shrinking, ...], "readings": [...], "timings_ms": {...},
+                 "models": {...}} ]}
 """
 
 from __future__ import annotations

@@ -39,6 +39,17 @@ MODES = ("dag", "pipeline", "both")
 def served_modes(mode: str) -> tuple[str, ...]:
     """The endpoints' modes a ``THAIPLATE_MODE`` serves: ``both`` is the DAG and the all-in-one pipeline."""
     return ("dag", "pipeline") if mode == "both" else (mode,)
+
+
+ENDPOINTS = {"dag": f"/wfpredict/{WORKFLOW}", "pipeline": f"/predictions/{PIPELINE}"}
+
+
+def endpoints_hint(mode: str) -> str:
+    """What a 404 on an inference path tells the caller (the HTTP front appends it)."""
+    served = served_modes(mode)
+    hint = f"this server (THAIPLATE_MODE={mode}) answers POST {' and '.join(ENDPOINTS[m] for m in served)}"
+    others = [m for m in ("dag", "pipeline") if m not in served]
+    return hint + "".join(f"; {ENDPOINTS[m]} is served with THAIPLATE_MODE={m} or both" for m in others)
 # Environment of a production TorchServe (the JVM and every worker inherit it; the process environment
 # wins). Measured together in docs/benchmarks/MEMORY.md (DAG idle -60 MB): a fixed glibc mmap threshold
 # makes big buffers (decoded images, tensors) mmapped and returned to the OS on free, and ONNX Runtime
@@ -265,7 +276,7 @@ def register_model(server: Server, mar: str, name: str, timeout: float = 300.0) 
 
 
 def curl_hint(server: Server, mode: str, image: Path | None, public_host: str = "localhost") -> str:
-    path = f"/wfpredict/{WORKFLOW}" if mode == "dag" else f"/predictions/{PIPELINE}"
+    path = ENDPOINTS[mode]
     auth = ""
     if server.token.get("inference"):
         auth = f" -H \"Authorization: Bearer $(jq -r .inference.key {server.run_dir / 'key_file.json'})\""
@@ -321,7 +332,8 @@ def main() -> int:
         from thaiplate.serving.front import Front, serve_in_thread
 
         ports.inference = free_port()
-        front = Front(("0.0.0.0" if env == "prod" else "127.0.0.1", public_port), ports.inference)
+        host = "0.0.0.0" if env == "prod" else "127.0.0.1"
+        front = Front((host, public_port), ports.inference, not_found_hint=endpoints_hint(mode))
     # pipeline.mar is loaded at startup (works with enable_model_api=false); the workflow has no
     # startup flag in 0.12, so it is registered over the management API once /ping is healthy.
     preload = [f"{PIPELINE}={PIPELINE}.mar"] if mode != "dag" else None

@@ -133,6 +133,7 @@ class DetectorStage(StageHandler):
             "image": {"width": int(w), "height": int(h)},
             "detections": [payload.to_json(d) for d, _ in pairs],
             "crops": [self._shrink(c) for _, c in pairs],
+            "crop_widths": [int(c.shape[1]) for _, c in pairs],  # before shrinking: the reader's views_min_width
             "timings_ms": {"decode": decode_ms, "detect": _ms(t1)},
             "models": self.pipeline.models,
         }
@@ -174,7 +175,7 @@ class RecognizerStage(PayloadStage):
                     continue
                 t0 = time.perf_counter()
                 x = self.pipeline.plate_input([arrays[i] for i in item["crops"]])
-                item["readings"] = payload.to_json(self.pipeline.read_crops(x))
+                item["readings"] = payload.to_json(self.pipeline.read_crops(x, item.get("crop_widths")))
                 item["min_text_confidence"] = self.pipeline.min_text_confidence  # the gate is the reader's
                 item["timings_ms"]["recognize"] = _ms(t0)
                 item["models"].update(self.pipeline.models)
