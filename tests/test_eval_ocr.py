@@ -177,19 +177,24 @@ def test_views_are_reported_timed_and_carded(synth_folder: Path, tmp_path: Path,
     spec = yaml.safe_load((models / "recognizer.yaml").read_text(encoding="utf-8"))
     spec["decoding"]["views"] = ["orig", "up", "down"]
     spec["decoding"]["views_below"] = 0.8
+    spec["decoding"]["views_min_width"] = 40
     (models / "recognizer.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "m.json"
     assert main(["eval", "ocr", "--data", str(synth_folder), "--models", str(models), "--out", str(out),
                  "--record", "tiny"]) == 0
     m = json.loads(out.read_text(encoding="utf-8"))
     assert m["reader_views"] == ["orig", "up", "down"] and m["reader_views_below"] == 0.8
+    assert m["reader_views_min_width"] == 40
     t = m["ms_per_crop"]
     assert t["read_batch1_views"] > 0 and t["read_batch1_one_view"] > 0  # timed side by side, not judged here
-    assert "through 3 views (orig, up, down; the others only below confidence 0.8)" in capsys.readouterr().out
+    assert "through 3 views (orig, up, down; the others only below confidence 0.8 for crops >= 40 px wide)" in (
+        capsys.readouterr().out
+    )
     entry = yaml.safe_load((models / "recognizer.yaml").read_text(encoding="utf-8"))["metrics"]["tiny"]
-    assert entry["views"] == ["orig", "up", "down"] and entry["views_below"] == 0.8
+    assert entry["views"] == ["orig", "up", "down"] and entry["views_below"] == 0.8 and entry["views_min_width"] == 40
     assert entry["ms_read_batch1_views"] > 0
-    assert "each crop is read as orig, up, down" in (models / "recognizer.md").read_text(encoding="utf-8")
+    card = (models / "recognizer.md").read_text(encoding="utf-8")
+    assert "each crop is read as orig, up, down" in card and "at least 40 px wide before resizing" in card
 
 
 def test_pool_adds_the_discordant_counts_of_several_sets(tmp_path: Path, capsys):

@@ -56,8 +56,9 @@ def record_metrics(models_dir: Path, kind: str, key: str, metrics: dict) -> None
         entry["ms_onnx_batch1"] = round(metrics["ms_per_crop"]["recognizer_onnx_batch1"], 2)
         if "read_batch1_views" in metrics["ms_per_crop"]:
             entry["views"] = metrics["reader_views"]
-            if metrics.get("reader_views_below") is not None:
-                entry["views_below"] = metrics["reader_views_below"]
+            for k in ("below", "min_width"):
+                if metrics.get(f"reader_views_{k}") is not None:
+                    entry[f"views_{k}"] = metrics[f"reader_views_{k}"]
             entry["ms_read_batch1_views"] = round(metrics["ms_per_crop"]["read_batch1_views"], 2)
             entry["ms_read_batch1_one_view"] = round(metrics["ms_per_crop"]["read_batch1_one_view"], 2)
     else:
@@ -88,7 +89,9 @@ def _gate_lines(decoding: dict) -> list[str]:
     lines = []
     if len(decoding.get("views") or []) > 1:
         below = decoding.get("views_below")
+        wide = decoding.get("views_min_width")
         only = f"; only crops whose first reading is below {below} get the others" if below is not None else ""
+        only += f" (and only crops at least {wide} px wide before resizing)" if wide is not None else ""
         lines.append(
             f"- Views: each crop is read as {', '.join(decoding['views'])} (`decoding.views`, `thaiplate.views`; "
             f"`THAIPLATE_READER_VIEWS=orig` reads it once) and the text most probable on average wins{only}. "

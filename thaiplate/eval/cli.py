@@ -13,10 +13,12 @@ from thaiplate.eval import write_report
 
 
 def _label(metrics: dict, kind: str) -> str:
-    """``v18``, or ``v18 (5 views)`` / ``v18 (5 views below 0.8)`` when the reader pools several views."""
+    """``v18``, or ``v18 (5 views)`` / ``v18 (5 views below 0.8 from 100 px)`` when the reader pools views."""
     views = metrics.get("reader_views", []) if kind == "recognizer" else []
     below = metrics.get("reader_views_below") if kind == "recognizer" else None
-    tail = f" ({len(views)} views" + (f" below {below}" if below is not None else "") + ")" if len(views) > 1 else ""
+    wide = metrics.get("reader_views_min_width") if kind == "recognizer" else None
+    when = (f" below {below}" if below is not None else "") + (f" from {wide} px" if wide is not None else "")
+    tail = f" ({len(views)} views{when})" if len(views) > 1 else ""
     return f"v{metrics['models'][kind]}{tail}"
 
 

@@ -153,6 +153,7 @@ def evaluate(
         "models": {"recognizer": rec.version, "classifier": cls.version},
         "reader_views": list(rec.views),
         "reader_views_below": rec.views_below if len(rec.views) > 1 else None,
+        "reader_views_min_width": rec.views_min_width if len(rec.views) > 1 else None,
         **_text_block(scored),
         "province_n": len(labelled),
         "province_top1": _province_top1(labelled),
@@ -265,6 +266,7 @@ def format_table(m: dict) -> str:
             f"read a crop (ONNX + decode, batch 1, mean of the first 16) through {len(m['reader_views'])} views "
             f"({', '.join(m['reader_views'])}"
             + (f"; the others only below confidence {m['reader_views_below']}" if m.get("reader_views_below") else "")
+            + (f" for crops >= {m['reader_views_min_width']} px wide" if m.get("reader_views_min_width") else "")
             + f"): {t['read_batch1_views']:.2f} ms vs one view "
             f"{t['read_batch1_one_view']:.2f} ms (interleaved)"
         )
