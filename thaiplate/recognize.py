@@ -110,7 +110,7 @@ class OnnxRecognizer(OnnxImageModel):
         return [i for i in low if widths[i] >= self.views_min_width]
 
 
-def _setting(value, key: str, decoding: dict, kind: type):
+def _setting(value: float | None, key: str, decoding: dict, kind: type[float] | type[int]) -> float | int | None:
     """An optional reader setting: ``value``, else ``$THAIPLATE_READER_<KEY>``, else ``decoding[key]``."""
     env = f"THAIPLATE_READER_{key.upper()}"
     raw = value if value is not None else os.environ.get(env)
