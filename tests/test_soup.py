@@ -85,3 +85,21 @@ def test_soup_cli_writes_a_checkpoint_that_exports(tmp_path):
         ref = expected.eval()(torch.from_numpy(x)).numpy()
     sess = ort.InferenceSession(str(models / "classifier.onnx"), providers=["CPUExecutionProvider"])
     assert np.abs(sess.run(None, {"image": x})[0] - ref).max() < 1e-4
+
+
+def test_recognizer_export_says_it_has_no_reading_gate(tmp_path):
+    """A fresh reader export carries no ``min_text_confidence`` (each version's own calibration), and says so."""
+    from thaiplate.nets import CRNN
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"height": 64, "width": 192, "model": {"hidden": 16}, "data": "d", "val_data": "v", "epochs": 1,
+              "seed": 0, "batch_size": 8, "lr": 1e-3}
+    torch.manual_seed(0)
+    torch.save({"config": config, "model": CRNN(hidden=16).state_dict(), "metrics": {}}, run / "best.pt")
+    models = tmp_path / "models"
+    models.mkdir()
+    out = subprocess.run([sys.executable, "-m", "thaiplate.cli", "train", "export", "recognizer", "--run", str(run),
+                          "--models", str(models)], capture_output=True, text=True, check=True)
+    assert "no reading gate yet" in out.stdout and "--sweep --record" in out.stdout
+    assert "min_text_confidence" not in (models / "recognizer.yaml").read_text(encoding="utf-8")

@@ -89,6 +89,14 @@ def _run_export(args: argparse.Namespace) -> int:
     print(
         f"exported {report.path} ({report.size_mb:.2f} MB, torch-vs-ORT max abs diff {report.max_abs_diff:.1e})"
     )
+    if args.kind == "recognizer":
+        from thaiplate.pipeline import MIN_TEXT_CONFIDENCE
+
+        # the gate is each version's calibration, so an export has none; a judge that forgets this compares
+        # readers at different gates (stop 31 did, once: runs/rule-v25-fresh.md)
+        print(f"no reading gate yet (decoding.min_text_confidence): this reader keeps readings down to the fallback "
+              f"{MIN_TEXT_CONFIDENCE} until one is set, e.g. `thaiplate eval e2e --data SCENES --subset images/val/ "
+              f"--models {args.models} --sweep --record`")
     return 0
 
 
