@@ -109,7 +109,9 @@ def test_e2e_boxes_only_format_and_cli(toy_models: Path, dataset: Path, capsys) 
     m = json.loads(out.read_text(encoding="utf-8"))
     assert (m["n_images"], m["n_plates"], m["detection_recall"], m["detection_precision"]) == (2, 1, 1.0, 0.5)
     assert m["plate_exact"] is None and m["province_top1"] is None
-    assert "detection_precision" in capsys.readouterr().out
+    assert m["min_text_confidence_from"] == "fallback"  # the toy reader's YAML names no gate, and the run says so
+    captured = capsys.readouterr()
+    assert "detection_precision" in captured.out and "names no reading gate" in captured.err
 
 
 def test_match_is_one_to_one_best_first() -> None:
@@ -219,4 +221,8 @@ def test_sweep_records_the_gate_and_the_pipeline_uses_it(toy_models: Path, datas
     assert spec["decoding"]["min_text_confidence"] == 0.001 and "a" in spec["decoding"]["min_text_confidence_chosen_on"]
     assert Pipeline.from_dir(models).min_text_confidence == 0.001
     assert "highest gate" in capsys.readouterr().out
+    assert cli_main(["eval", "e2e", "--data", str(dataset), "--models", str(models), "--out", str(out)]) == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert (m["min_text_confidence"], m["min_text_confidence_from"]) == (0.001, "recognizer.yaml")
+    assert "names no reading gate" not in capsys.readouterr().err
     assert cli_main(["eval", "e2e", "--data", str(dataset), "--models", str(models), "--record"]) == 2

@@ -319,11 +319,16 @@ def main(args: Any) -> int:
         print(f"thaiplate eval e2e: cannot start: {e}", file=sys.stderr)
         return 2
     gate = pipeline.min_text_confidence
+    gate_from = "recognizer.yaml" if getattr(pipeline.recognizer, "min_text_confidence", None) is not None else "fallback"
+    if gate_from == "fallback":  # e.g. a fresh `train export`: comparing it with a gated reader compares gates too
+        print(f"thaiplate eval e2e: note: the reader's YAML names no reading gate (decoding.min_text_confidence); "
+              f"scoring at the fallback {gate}", file=sys.stderr)
     if args.sweep:
         pipeline.min_text_confidence = 0.0  # gates are applied afterwards, on the same outcomes
     outcomes = run_all(pipeline, samples)
     metrics = {"data": str(args.data), "subset": args.subset or None, "models": pipeline.models,
-               "min_text_confidence": gate, **score(outcomes, iou_thr=args.iou, gate=gate)}
+               "min_text_confidence": gate, "min_text_confidence_from": gate_from,
+               **score(outcomes, iou_thr=args.iou, gate=gate)}
     print(format_table({k: v for k, v in metrics.items() if k not in ("data", "subset", "models")}))
     if args.sweep:
         gates = [float(t) for t in str(args.sweep).split(",")]
