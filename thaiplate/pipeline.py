@@ -211,10 +211,16 @@ CROP_FALLBACK_MIN_TEXT_CONFIDENCE = 0.1  # sequence probability: 7 chars at 0.8 
 MIN_TEXT_CONFIDENCE = 0.05
 
 
-def reading_gate(recognizer: object) -> float:
-    """The recogniser's own ``min_text_confidence`` if its YAML names one, else the fallback."""
+def own_reading_gate(recognizer: object) -> float | None:
+    """The ``min_text_confidence`` the recogniser's YAML names, or None (a fresh export names none)."""
     gate = getattr(recognizer, "min_text_confidence", None)
-    return MIN_TEXT_CONFIDENCE if gate is None else float(gate)
+    return None if gate is None else float(gate)
+
+
+def reading_gate(recognizer: object) -> float:
+    """The recogniser's own gate if its YAML names one, else the fallback."""
+    gate = own_reading_gate(recognizer)
+    return MIN_TEXT_CONFIDENCE if gate is None else gate
 
 
 def looks_like_plate_crop(image: np.ndarray) -> bool:

@@ -307,7 +307,7 @@ def add_e2e_parser(subparsers: Any) -> None:
 
 
 def main(args: Any) -> int:
-    from thaiplate.pipeline import Pipeline, default_models_dir
+    from thaiplate.pipeline import Pipeline, default_models_dir, own_reading_gate
 
     if args.record and not args.sweep:
         print("--record needs --sweep", file=sys.stderr)
@@ -319,7 +319,7 @@ def main(args: Any) -> int:
         print(f"thaiplate eval e2e: cannot start: {e}", file=sys.stderr)
         return 2
     gate = pipeline.min_text_confidence
-    gate_from = "recognizer.yaml" if getattr(pipeline.recognizer, "min_text_confidence", None) is not None else "fallback"
+    gate_from = "recognizer.yaml" if own_reading_gate(pipeline.recognizer) is not None else "fallback"
     if gate_from == "fallback":  # e.g. a fresh `train export`: comparing it with a gated reader compares gates too
         print(f"thaiplate eval e2e: note: the reader's YAML names no reading gate (decoding.min_text_confidence); "
               f"scoring at the fallback {gate}", file=sys.stderr)

@@ -48,8 +48,10 @@ def endpoints_hint(mode: str) -> str:
     """What a 404 on an inference path tells the caller (the HTTP front appends it)."""
     served = served_modes(mode)
     hint = f"this server (THAIPLATE_MODE={mode}) answers POST {' and '.join(ENDPOINTS[m] for m in served)}"
-    others = [m for m in ("dag", "pipeline") if m not in served]
+    others = [m for m in ENDPOINTS if m not in served]
     return hint + "".join(f"; {ENDPOINTS[m]} is served with THAIPLATE_MODE={m} or both" for m in others)
+
+
 # Environment of a production TorchServe (the JVM and every worker inherit it; the process environment
 # wins). Measured together in docs/benchmarks/MEMORY.md (DAG idle -60 MB): a fixed glibc mmap threshold
 # makes big buffers (decoded images, tensors) mmapped and returned to the OS on free, and ONNX Runtime
