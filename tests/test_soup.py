@@ -103,3 +103,33 @@ def test_recognizer_export_says_it_has_no_reading_gate(tmp_path):
                           "--models", str(models)], capture_output=True, text=True, check=True)
     assert "no reading gate yet" in out.stdout and "--sweep --record" in out.stdout
     assert "min_text_confidence" not in (models / "recognizer.yaml").read_text(encoding="utf-8")
+
+
+def test_card_says_whether_the_held_out_set_chose_the_checkpoint_and_where_the_gate_came_from(tmp_path):
+    """best.pt was chosen on val_data, last.pt was not; the gate line quotes its recorded provenance verbatim."""
+    from thaiplate.modelcard import record_gate
+    from thaiplate.nets import CRNN
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"height": 64, "width": 192, "model": {"hidden": 16}, "data": "d", "val_data": "v", "epochs": 1,
+              "seed": 0, "batch_size": 8, "lr": 1e-3}
+    torch.manual_seed(0)
+    for name in ("best.pt", "last.pt"):
+        torch.save({"config": config, "model": CRNN(hidden=16).state_dict(), "metrics": {}}, run / name)
+    cards = {}
+    for name in ("best.pt", "last.pt"):
+        models = tmp_path / name
+        models.mkdir()
+        subprocess.run([sys.executable, "-m", "thaiplate.cli", "train", "export", "recognizer", "--run", str(run),
+                        "--checkpoint", name, "--models", str(models)], capture_output=True, text=True, check=True)
+        assert f"checkpoint: {name}" in (models / "recognizer.yaml").read_text(encoding="utf-8")
+        cards[name] = (models / "recognizer.md").read_text(encoding="utf-8")
+    assert "`v` used for model selection" in cards["best.pt"]
+    assert "`v` for the curves only (the run's `last.pt` was exported" in cards["last.pt"]
+    assert "model selection" not in cards["last.pt"]
+
+    record_gate(tmp_path / "last.pt", 0.15, "the gate its adoption rule judged it at")
+    card = (tmp_path / "last.pt" / "recognizer.md").read_text(encoding="utf-8")
+    assert "at least **0.15** (`decoding.min_text_confidence`: the gate its adoption rule judged it at)." in card
+    assert "--sweep --record" not in card.split("Reading gate:")[1].splitlines()[0]

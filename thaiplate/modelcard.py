@@ -102,9 +102,17 @@ def _gate_lines(decoding: dict) -> list[str]:
     return [
         *lines,
         f"- Reading gate: a detected plate is reported only if its reading's confidence is at least "
-        f"**{decoding['min_text_confidence']}** (`decoding.min_text_confidence`; chosen as the "
-        f"{decoding.get('min_text_confidence_chosen_on', '?')}, by `thaiplate eval e2e --sweep --record`)."
+        f"**{decoding['min_text_confidence']}** (`decoding.min_text_confidence`: "
+        f"{decoding.get('min_text_confidence_chosen_on', 'where it was chosen is not recorded')})."
     ]
+
+
+def _selection(training: dict) -> str:
+    """What the held-out set did: chose the exported checkpoint (best.pt, the default) or only drew the curves."""
+    checkpoint = training.get("checkpoint", "best.pt")
+    if checkpoint == "best.pt":
+        return "used for model selection"
+    return f"for the curves only (the run's `{checkpoint}` was exported: no checkpoint selection)"
 
 
 def _save(models_dir: Path, kind: str, spec: dict) -> None:
@@ -182,7 +190,7 @@ def write_card(models_dir: Path, kind: str) -> Path:
         "",
         "## Training",
         f"- Data: **synthetic only** (`thaiplate synth ocr`), `{tr.get('data')}`; held-out synthetic set "
-        f"`{tr.get('val_data')}` used for model selection. Training data made with "
+        f"`{tr.get('val_data')}` {_selection(tr)}. Training data made with "
         f"`{tr.get('data_command', 'thaiplate synth ocr --n 60000 --seed 1')}`; `data/ocr_val` is "
         "`thaiplate synth ocr --n 2000 --seed 2` as the engine stood at commit 8af809f (it has changed since), "
         "`data/ocr_val2` the same command with today's engine (it also writes each crop's difficulty). "

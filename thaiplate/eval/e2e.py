@@ -341,7 +341,11 @@ def main(args: Any) -> int:
 
             where = f"{args.data}/{args.subset}" if args.subset else str(args.data)
             models_dir = Path(args.models) if args.models else default_models_dir()
-            record_gate(models_dir, metrics["best_min_text_confidence"], f"highest gate losing <= {args.max_read_loss:.1%} of right readings on {where} ({len(samples)} images)")
+            chosen_on = (
+                f"chosen as the highest gate losing <= {args.max_read_loss:.1%} of right readings on {where} "
+                f"({len(samples)} images) by `thaiplate eval e2e --sweep --record`"
+            )
+            record_gate(models_dir, metrics["best_min_text_confidence"], chosen_on)
             print(f"recorded decoding.min_text_confidence in {models_dir}/recognizer.yaml + .md")
     if args.out:
         write_report(args.out, metrics)

@@ -150,6 +150,7 @@ def export_run(
     metrics = ckpt.get("metrics") or dict(ckpt.get("state", {}).get("best_metrics", {}))
     torch.save(model.state_dict(), models_dir / f"{kind}.pt")
     spec = model_yaml(kind, cfg, metrics, version, note, report)
+    spec["training"]["checkpoint"] = checkpoint  # the card says whether val_data chose it (best.pt) or not
     yaml_path = models_dir / f"{kind}.yaml"
     yaml_path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
     (models_dir / f"{kind}.int8.onnx").unlink(missing_ok=True)
