@@ -87,8 +87,8 @@ def test_soup_cli_writes_a_checkpoint_that_exports(tmp_path):
     assert np.abs(sess.run(None, {"image": x})[0] - ref).max() < 1e-4
 
 
-def test_recognizer_export_says_it_has_no_reading_gate(tmp_path):
-    """A fresh reader export carries no ``min_text_confidence`` (each version's own calibration), and says so."""
+def _tiny_reader_run(tmp_path: Path, checkpoints: tuple[str, ...] = ("best.pt",)) -> Path:
+    """A run folder holding a 16-unit CRNN checkpoint under each name (val_data ``v``), ready for ``train export``."""
     from thaiplate.nets import CRNN
 
     run = tmp_path / "run"
@@ -96,7 +96,14 @@ def test_recognizer_export_says_it_has_no_reading_gate(tmp_path):
     config = {"height": 64, "width": 192, "model": {"hidden": 16}, "data": "d", "val_data": "v", "epochs": 1,
               "seed": 0, "batch_size": 8, "lr": 1e-3}
     torch.manual_seed(0)
-    torch.save({"config": config, "model": CRNN(hidden=16).state_dict(), "metrics": {}}, run / "best.pt")
+    for name in checkpoints:
+        torch.save({"config": config, "model": CRNN(hidden=16).state_dict(), "metrics": {}}, run / name)
+    return run
+
+
+def test_recognizer_export_says_it_has_no_reading_gate(tmp_path):
+    """A fresh reader export carries no ``min_text_confidence`` (each version's own calibration), and says so."""
+    run = _tiny_reader_run(tmp_path)
     models = tmp_path / "models"
     models.mkdir()
     out = subprocess.run([sys.executable, "-m", "thaiplate.cli", "train", "export", "recognizer", "--run", str(run),
@@ -108,15 +115,8 @@ def test_recognizer_export_says_it_has_no_reading_gate(tmp_path):
 def test_card_says_whether_the_held_out_set_chose_the_checkpoint_and_where_the_gate_came_from(tmp_path):
     """best.pt was chosen on val_data, last.pt was not; the gate line quotes its recorded provenance verbatim."""
     from thaiplate.modelcard import record_gate
-    from thaiplate.nets import CRNN
 
-    run = tmp_path / "run"
-    run.mkdir()
-    config = {"height": 64, "width": 192, "model": {"hidden": 16}, "data": "d", "val_data": "v", "epochs": 1,
-              "seed": 0, "batch_size": 8, "lr": 1e-3}
-    torch.manual_seed(0)
-    for name in ("best.pt", "last.pt"):
-        torch.save({"config": config, "model": CRNN(hidden=16).state_dict(), "metrics": {}}, run / name)
+    run = _tiny_reader_run(tmp_path, ("best.pt", "last.pt"))
     cards = {}
     for name in ("best.pt", "last.pt"):
         models = tmp_path / name
