@@ -221,3 +221,30 @@ def test_pool_refuses_a_json_without_paired_counts(tmp_path: Path, capsys):
     bare.write_text(json.dumps({"plate_exact": 0.9}), encoding="utf-8")
     assert main(["eval", "pool", str(bare), "--kind", "province"]) == 2
     assert "no 'paired_province' counts" in capsys.readouterr().err
+
+
+def test_table_row_of_non_partial_crops_counts_only_their_provinces(synth_folder: Path, tmp_path: Path, capsys):
+    """`province_top1` is over every labelled crop; the "all (non-partial)" row must not mix the partial ones in."""
+    _, first = evaluate(synth_folder, None)
+    folder = tmp_path / "mixed"
+    shutil.copytree(synth_folder, folder)
+    with open(folder / "labels.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    fields = [*rows[0].keys(), "notes"]
+    predicted = {r.file: r.provinces[0].code for r in first}
+    for i, row in enumerate(rows):
+        row["notes"] = ""
+        if i < 10:  # partial, and labelled with a province the classifier did not pick: surely wrong
+            row["notes"] = "[partial]"
+            row["province_code"] = "TH-10" if predicted[row["file"]] != "TH-10" else "TH-11"
+    with open(folder / "labels.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    m, scored = evaluate(folder, None)
+    whole = [r.province_ok for r in scored if r.province and not r.partial]
+    assert m["province_top1_non_partial"] == pytest.approx(sum(whole) / len(whole))
+    assert m["province_top1"] == pytest.approx(sum(whole) / len(scored))  # the 10 partial crops are all wrong
+    assert main(["eval", "ocr", "--data", str(folder)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("all (non-partial)"))
+    assert row.split()[-2:] == [f"{100 * sum(whole) / len(whole):5.1f}".strip(), "%"]
