@@ -148,14 +148,15 @@ def evaluate(
     partial = [r for r in rows if r.partial]
     labelled = [r for r in rows if r.province]
     n = max(1, len(rows))
+    whole = _text_block(scored)
     metrics: dict = {
         "data": str(folder),
         "models": {"recognizer": rec.version, "classifier": cls.version},
         "reader_views": list(rec.views),
         "reader_views_below": rec.views_below if len(rec.views) > 1 else None,
         "reader_views_min_width": rec.views_min_width if len(rec.views) > 1 else None,
-        **_text_block(scored),
-        "province_top1_non_partial": _province_top1(scored),  # the table's first row; province_top1 counts all
+        **whole,
+        "province_top1_non_partial": whole["province_top1"],  # the table's first row; province_top1 counts all
         "province_n": len(labelled),
         "province_top1": _province_top1(labelled),
         "province_top3": (
