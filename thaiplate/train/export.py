@@ -78,8 +78,11 @@ def build_model(kind: str, model_kwargs: dict) -> nn.Module:
     return CRNN(**model_kwargs) if kind == "recognizer" else ProvinceNet(**model_kwargs)
 
 
-def model_yaml(kind: str, cfg: dict, metrics: dict, version: str, note: str, report: ExportReport) -> dict:
-    """The contract YAML served next to the weights (``docs/ARCHITECTURE.md``)."""
+def model_yaml(
+    kind: str, cfg: dict, metrics: dict, version: str, note: str, report: ExportReport, checkpoint: str = "best.pt"
+) -> dict:
+    """The contract YAML served next to the weights (``docs/ARCHITECTURE.md``); ``checkpoint`` tells the card
+    whether ``val_data`` chose the weights (best.pt) or only drew the curves."""
     import datetime
     import hashlib
 
@@ -124,6 +127,7 @@ def model_yaml(kind: str, cfg: dict, metrics: dict, version: str, note: str, rep
         "batch_size": cfg["batch_size"],
         "lr": cfg["lr"],
         "model": cfg.get("model", {}),
+        "checkpoint": checkpoint,
     }
     spec["metrics"] = {
         "synthetic_heldout": {k: round(float(v), 4) for k, v in metrics.items() if k not in {"epoch", "step"}}
@@ -149,8 +153,7 @@ def export_run(
     report = export_onnx(model, models_dir / f"{kind}.onnx", OUTPUTS[kind], cfg["height"], cfg["width"])
     metrics = ckpt.get("metrics") or dict(ckpt.get("state", {}).get("best_metrics", {}))
     torch.save(model.state_dict(), models_dir / f"{kind}.pt")
-    spec = model_yaml(kind, cfg, metrics, version, note, report)
-    spec["training"]["checkpoint"] = checkpoint  # the card says whether val_data chose it (best.pt) or not
+    spec = model_yaml(kind, cfg, metrics, version, note, report, checkpoint)
     yaml_path = models_dir / f"{kind}.yaml"
     yaml_path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
     (models_dir / f"{kind}.int8.onnx").unlink(missing_ok=True)
