@@ -70,7 +70,7 @@ class Pipeline:
         self.detector, self.recognizer, self.classifier = detector, recognizer, classifier
         self.margin, self.max_plates = margin, max_plates
         # "rectify" (default: warp/deskew when the outline is clear) or "margin" (box + margin only; opt-in,
-        # $THAIPLATE_CROP; README "crop stability"). Checked here so a typo fails at start-up, not per request.
+        # $THAIPLATE_CROP; docs/MODEL-HISTORY.md, crop stability). Checked here so a typo fails at start-up, not per request.
         self.crop = crop or os.environ.get("THAIPLATE_CROP") or "rectify"
         self._cut = None
         if detector is not None:  # only cropping processes import OpenCV (thaiplate.crop)
