@@ -118,6 +118,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from thaiplate.eval.pool import add_pool_parser
 
     add_pool_parser(sub)
+    from thaiplate.eval.tracking import add_tracking_parser
+
+    add_tracking_parser(sub)
 
     def _help(_: argparse.Namespace) -> int:
         p.print_help()
