@@ -147,6 +147,37 @@ def test_sign_test_and_paired_counts():
         paired([True], [True, False])
 
 
+def test_paired_groups_counts_a_plate_for_the_reader_with_more_crops_right():
+    from thaiplate.eval.paired import paired_groups
+
+    groups = ["p1", "p1", "p1", "p2", "p2", "p3", "p4", "p4"]
+    ok_a = [True, True, False, False, False, True, False, True]
+    ok_b = [True, False, False, True, False, True, False, False]
+    p = paired_groups(groups, ok_a, ok_b)  # p1: a 2-1, p2: b, p3: tie right, p4: a
+    assert (p.n, p.both, p.only_a, p.only_b, p.neither) == (4, 1, 2, 1, 0)
+    assert paired_groups(["x", "x"], [False, False], [False, False]).neither == 1
+    with pytest.raises(ValueError, match="one group per item"):
+        paired_groups(["x"], [True, False], [True, False])
+
+
+def test_cli_against_reports_plates_when_crops_have_groups(synth_folder: Path, tmp_path: Path, capsys):
+    """Rows with a group_id (several crops of one plate) get a per-plate sign test too."""
+    import shutil
+
+    from thaiplate.runtime import default_models_dir
+
+    folder = tmp_path / "grouped"
+    shutil.copytree(synth_folder, folder)
+    lines = (folder / "labels.csv").read_text(encoding="utf-8").splitlines()
+    rows = [f"{line},g{i // 2}" for i, line in enumerate(lines[1:])]
+    (folder / "labels.csv").write_text("\n".join([lines[0] + ",group_id", *rows]) + "\n", encoding="utf-8")
+    out = tmp_path / "m.json"
+    assert main(["eval", "ocr", "--data", str(folder), "--against", str(default_models_dir()), "--out", str(out)]) == 0
+    assert "paired per plate" in capsys.readouterr().out
+    plates = json.loads(out.read_text(encoding="utf-8"))["paired_plates"]
+    assert plates["n"] == (len(rows) + 1) // 2 and plates["only_a"] == plates["only_b"] == 0
+
+
 def test_cli_against_compares_readers_on_the_same_crops(synth_folder: Path, tmp_path: Path, capsys):
     """Against itself every item is concordant: no discordant pair, diff 0, p 1."""
     from thaiplate.runtime import default_models_dir

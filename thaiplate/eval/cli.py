@@ -28,10 +28,12 @@ def _run_ocr(args: argparse.Namespace) -> int:
     metrics, rows = evaluate(args.data, args.models, args.batch_size)
     print(format_table(metrics))
     if args.against:
-        from thaiplate.eval.paired import METRICS_KEYS, paired
+        from thaiplate.eval.paired import METRICS_KEYS, paired, paired_groups
 
         ref, ref_rows = evaluate(args.data, args.against, args.batch_size)
         pair = paired([r.ok for r in rows if not r.partial], [r.ok for r in ref_rows if not r.partial])
+        grouped = [(r.group, r.ok, q.ok) for r, q in zip(rows, ref_rows, strict=True) if r.group and not r.partial]
+        plates = paired_groups(*zip(*grouped, strict=True)) if grouped else None
         labelled = [(r, q) for r, q in zip(rows, ref_rows, strict=True) if r.province]
         province = paired(*zip(*[(r.province_ok, q.province_ok) for r, q in labelled], strict=True)) if labelled else None
         for kind, what, pr in (("recognizer", "exact", pair), ("classifier", "province top-1", province)):
@@ -43,6 +45,13 @@ def _run_ocr(args: argparse.Namespace) -> int:
                 f"{pr.only_b}, neither {pr.neither}; {what} {100 * pr.diff:+.2f} pt, sign-test p = {pr.p_value:.3g}"
             )
         metrics[METRICS_KEYS["reader"]] = {"against": str(args.against), "reference": ref["models"], **pair.as_dict()}
+        if plates:
+            print(
+                f"paired per plate ({plates.n} plates; a plate counts for the reader with more of its crops right): "
+                f"only this {plates.only_a}, only the reference {plates.only_b}, tied {plates.both + plates.neither}; "
+                f"sign-test p = {plates.p_value:.3g}"
+            )
+            metrics[METRICS_KEYS["reader_plates"]] = plates.as_dict()
         if province:
             metrics[METRICS_KEYS["province"]] = province.as_dict()
     if args.out:

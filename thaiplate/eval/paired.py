@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from math import comb
 
 # where `thaiplate eval ocr --against --out` stores each comparison in its metrics JSON
-METRICS_KEYS = {"reader": "paired", "province": "paired_province"}
+METRICS_KEYS = {"reader": "paired", "province": "paired_province", "reader_plates": "paired_plates"}
 
 
 def sign_test_p(k: int, n: int) -> float:
@@ -61,6 +61,26 @@ def paired(ok_a: Sequence[bool], ok_b: Sequence[bool]) -> Paired:
         only_a=sum(a and not b for a, b in pairs),
         only_b=sum(b and not a for a, b in pairs),
         neither=sum(not a and not b for a, b in pairs),
+    )
+
+
+def paired_groups(groups: Sequence[str], ok_a: Sequence[bool], ok_b: Sequence[bool]) -> Paired:
+    """The same comparison per group of items (the crops of one physical plate): a group counts for the reader
+    that reads more of its items right; equal counts are ``both`` (some right) or ``neither``. Crops of one
+    plate are not independent, so on a set with several crops per plate this is the honest sign test."""
+    if not len(groups) == len(ok_a) == len(ok_b):
+        raise ValueError(f"paired groups need one group per item: {len(groups)}, {len(ok_a)}, {len(ok_b)}")
+    score: dict[str, int] = {}
+    right: dict[str, bool] = {}
+    for g, a, b in zip(groups, ok_a, ok_b, strict=True):
+        score[g] = score.get(g, 0) + int(a) - int(b)
+        right[g] = right.get(g, False) or a or b
+    return Paired(
+        n=len(score),
+        both=sum(s == 0 and right[g] for g, s in score.items()),
+        only_a=sum(s > 0 for s in score.values()),
+        only_b=sum(s < 0 for s in score.values()),
+        neither=sum(s == 0 and not right[g] for g, s in score.items()),
     )
 
 

@@ -53,7 +53,7 @@ def add_pool_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("pool", help="pool the paired counts of several `eval ocr --against` JSONs (one sign test)",
                        description=__doc__.split("\n\n")[1])  # fmt: skip
     p.add_argument("files", nargs="+", help="JSONs written by `thaiplate eval ocr --against MODELS --out`")
-    p.add_argument("--kind", choices=sorted(KEYS), default="reader", help="reader exact (default) or province top-1")
+    p.add_argument("--kind", choices=sorted(KEYS), default="reader", help="reader exact (default), province top-1, or reader_plates (per plate, sets with several crops per plate)")
     p.add_argument("--out", help="also write the table as JSON here")
     p.set_defaults(func=_run)
     return p
