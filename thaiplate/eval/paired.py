@@ -70,18 +70,13 @@ def paired_groups(groups: Sequence[str], ok_a: Sequence[bool], ok_b: Sequence[bo
     plate are not independent, so on a set with several crops per plate this is the honest sign test."""
     if not len(groups) == len(ok_a) == len(ok_b):
         raise ValueError(f"paired groups need one group per item: {len(groups)}, {len(ok_a)}, {len(ok_b)}")
-    score: dict[str, int] = {}
+    score: dict[str, int] = {}  # per group: items right by a only minus items right by b only
     right: dict[str, bool] = {}
     for g, a, b in zip(groups, ok_a, ok_b, strict=True):
         score[g] = score.get(g, 0) + int(a) - int(b)
         right[g] = right.get(g, False) or a or b
-    return Paired(
-        n=len(score),
-        both=sum(s == 0 and right[g] for g, s in score.items()),
-        only_a=sum(s > 0 for s in score.values()),
-        only_b=sum(s < 0 for s in score.values()),
-        neither=sum(s == 0 and not right[g] for g, s in score.items()),
-    )
+    tied_right = {g: s == 0 and right[g] for g, s in score.items()}
+    return paired([s > 0 or tied_right[g] for g, s in score.items()], [s < 0 or tied_right[g] for g, s in score.items()])
 
 
 def pool(items: Sequence[Paired]) -> Paired:
