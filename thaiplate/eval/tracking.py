@@ -77,14 +77,16 @@ def load_score(path: Path, key: str) -> float:
         raise ValueError(f"{path}: no number under '{key}' ({exc})") from None
 
 
+def load_series(pattern: str, name: str, versions: list[str], key: str) -> list[float]:
+    """One set's score for each version, from the JSONs ``pattern`` names (``{set}``, ``{v}``)."""
+    return [load_score(Path(pattern.format(set=name, v=v)), key) for v in versions]
+
+
 def _run(args: argparse.Namespace) -> int:
     versions = [v.strip() for v in args.versions.split(",") if v.strip()]
     try:
-        def series(name: str) -> list[float]:
-            return [load_score(Path(args.pattern.format(set=name, v=v)), args.key) for v in versions]
-
-        target = series(args.target)
-        rows = track(target, {s: series(s) for s in args.sets})
+        target = load_series(args.pattern, args.target, versions, args.key)
+        rows = track(target, {s: load_series(args.pattern, s, versions, args.key) for s in args.sets})
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
