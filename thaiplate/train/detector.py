@@ -146,11 +146,15 @@ def train_detector(
     scale: float = 0.5,
     lr0: float | None = None,
     warmup_epochs: float = 3.0,
+    arch: str = "yolov8n.yaml",
 ) -> Path:
     """Train YOLOv8n from scratch (``yolov8n.yaml``, no pretrained download) and return best.pt.
 
     ``init`` starts from an existing checkpoint instead (e.g. ``models/detector.pt`` to fine-tune it on
-    real photos); architecture and class count stay the same. ``close_mosaic`` is 3, not
+    real photos); architecture and class count stay the same. ``arch`` names another ultralytics model
+    yaml, e.g. ``yolov8n-p2.yaml`` (an extra stride-4 head for small plates); with ``init`` as well,
+    the layers whose names and shapes match are copied from the checkpoint (YOLOv8n's backbone and
+    first neck layers for P2) and the rest start fresh. ``close_mosaic`` is 3, not
     ultralytics' 10: CPU runs here are ~15 epochs, and mosaic is what packs many small plates per batch.
     ``scale`` is ultralytics' random zoom (gain in ``1 ± scale``); 0.7 lets the 100 px dashcam plates
     shrink to the 20-40 px of a roadside camera.
@@ -185,7 +189,9 @@ def train_detector(
         extra: dict[str, Any] = {"time": hours} if hours else {}
         if lr0 is not None:
             extra.update(optimizer="AdamW", lr0=lr0, warmup_bias_lr=lr0)
-        YOLO(str(init) if init else "yolov8n.yaml").train(
+        same_arch = init is not None and arch == "yolov8n.yaml"
+        # another arch: `pretrained` below copies init's tensors whose names and shapes match
+        YOLO(str(init) if same_arch else arch).train(
             data=str(resolved),
             imgsz=imgsz,
             epochs=epochs,

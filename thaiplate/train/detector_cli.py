@@ -26,6 +26,12 @@ def add_detector_parser(train_subparsers: argparse._SubParsersAction) -> argpars
     )
     p.add_argument("--data", type=Path, help="data.yaml (required unless --resume or --export-only)")
     p.add_argument("--imgsz", type=int, default=320, help="square input size (default 320)")
+    p.add_argument(
+        "--arch",
+        default="yolov8n.yaml",
+        help="ultralytics model yaml (default yolov8n.yaml; yolov8n-p2.yaml adds a stride-4 head for small "
+        "plates). With --init, layers whose names and shapes match are copied from that checkpoint",
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             scale=args.scale,
             lr0=args.lr0,
             warmup_epochs=args.warmup_epochs,
+            arch=args.arch,
         )
         info["wall_minutes"] = round((time.time() - t0) / 60, 1)
         if args.no_export:
