@@ -126,3 +126,24 @@ def test_int8_versions_name_the_recipe():
     assert int8_version(18, Recipe()) == "18-int8"
     assert int8_version("18-int8", Recipe(tag=".2")) == "18-int8.2"
     assert int8_version("18-int8.2", Recipe()) == "18-int8"
+
+
+def test_detector_recipe_keeps_the_detect_heads_box_branch_fp32_in_any_yolo_depth():
+    """The served recipe keeps YOLOv8n's ``/model.22/cv2`` fp32; the P2 variant's Detect is layer 28, and its
+    layer 22 is an ordinary neck Conv that must not be kept instead."""
+    from types import SimpleNamespace as Node
+
+    import onnx
+
+    from thaiplate.train.quantize import RECIPES, excluded_convs
+
+    exclude = RECIPES["detector"].exclude
+    graph = onnx.load(str(default_models_dir() / "detector.onnx")).graph
+    kept = excluded_convs(graph.node, exclude)
+    assert kept == [n.name for n in graph.node if n.op_type == "Conv" and ("/model.0/" in n.name or "/model.22/cv2" in n.name)]
+    assert any("/model.22/cv2" in k for k in kept) and len(kept) > 3
+    p2 = [Node(name=f"/model.{i}/{part}/conv/Conv", op_type="Conv") for i in (0, 22, 28) for part in ("cv2", "cv3")]
+    assert excluded_convs(p2, exclude) == [
+        "/model.0/cv2/conv/Conv", "/model.0/cv3/conv/Conv", "/model.28/cv2/conv/Conv"
+    ]
+    assert "<Detect>" in RECIPES["detector"].describe()

@@ -16,9 +16,12 @@ INT8 one. A build step: needs ``onnx`` (dev venv), never run by serving.
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +79,7 @@ class Recipe:
     reduce_range: bool = True
 
     def describe(self) -> str:
-        kept = f"; fp32 Conv: {', '.join(self.exclude)}" if self.exclude else ""
+        kept = f"; fp32 Conv: {', '.join(self.exclude)}".replace("{head}", "<Detect>") if self.exclude else ""
         ranges = f"percentile {self.percentile:g}" if self.percentile else "min/max"
         bits = "7-bit int8 weights (reduce_range)" if self.reduce_range else "8-bit int8 weights"
         ops = "Conv only" if self.ops == ("Conv",) else " + ".join(self.ops)
@@ -86,7 +89,7 @@ class Recipe:
 # Detector: its 3-channel stem costs more quantized than fp32, and min/max ranges set by rare outliers cost AP50
 # (chosen on training scenes). With only those two it kept AP50 but read 0.75 pt fewer plates end to end: its boxes
 # differ a little and the reader is sensitive to the crop on small plates (runs/rule-detector-int8.md). Keeping
-# the head's box branch (``/model.22/cv2``) fp32 as well, it reads -0.19 pt (bar -0.3) at x0.76 and is served
+# the head's box branch (``/model.22/cv2`` in YOLOv8n: ``{head}`` below) fp32 as well, it reads -0.19 pt (bar -0.3) at x0.76 and is served
 # (runs/rule-int8-fused.md). The reader and classifier recipes are the served ones: recipe 2 (``.2``), Relu and
 # MaxPool quantized with their Conv, read +0.38 / +0.10 pt over 3,970 fresh crops vs Conv only (runs/rule-int8-fused.md;
 # Conv only was judged in runs/rule-int8-rr.md and runs/rule-reader-int8-pooled.md).
@@ -94,7 +97,7 @@ FUSED = ("Conv", "Relu", "MaxPool")
 RECIPES = {
     "recognizer": Recipe(ops=FUSED, tag=".2"),
     "classifier": Recipe(ops=FUSED, tag=".2"),
-    "detector": Recipe(exclude=("/model.0/", "/model.22/cv2"), percentile=99.999),
+    "detector": Recipe(exclude=("/model.0/", "/model.{head}/cv2"), percentile=99.999),
 }
 
 
@@ -102,6 +105,16 @@ def int8_version(version: object, recipe: Recipe) -> str:
     """``18`` or ``18-int8`` (a re-quantized INT8 model) -> ``18-int8`` + the recipe's tag."""
     base = str(version).split(INT8_SUFFIX)[0]
     return base + INT8_SUFFIX + recipe.tag
+
+
+def excluded_convs(nodes: Iterable[Any], exclude: tuple[str, ...]) -> list[str]:
+    """Names of the Conv nodes that stay fp32: those containing a pattern of ``exclude``, where ``{head}`` stands
+    for the last ``/model.N/`` layer, YOLO's Detect (22 in YOLOv8n, 28 with the stride-4 P2 head), so one
+    recipe fits both architectures instead of silently keeping a neck layer fp32."""
+    nodes = list(nodes)
+    head = max((int(m.group(1)) for n in nodes if (m := re.search(r"/model\.(\d+)/", n.name))), default=-1)
+    patterns = [e.replace("{head}", str(head)) for e in exclude]
+    return [n.name for n in nodes if n.op_type == "Conv" and any(p in n.name for p in patterns)]
 
 
 def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, recipe: Recipe = Recipe()) -> None:
@@ -118,7 +131,7 @@ def quantize_model(fp32: Path, out: Path, calib: np.ndarray, batch: int = 16, re
 
     graph = onnx.load(str(fp32)).graph
     input_name = graph.input[0].name
-    kept = [n.name for n in graph.node if n.op_type == "Conv" and any(e in n.name for e in recipe.exclude)]
+    kept = excluded_convs(graph.node, recipe.exclude)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
