@@ -126,7 +126,7 @@ def test_results_csv_columns_are_stripped(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("meta", "version"),
     [({}, "1"), ({"version": "2", "status": "final"}, "3"), ({"version": "2", "status": "early"}, "2"),
-     ({"version": "det-2024.1"}, "1")],
+     ({"version": "det-2024.1"}, "1"), ({"version": "7-int8", "status": "final"}, "8")],
 )
 def test_export_bumps_the_version(meta, version):
     from thaiplate.train.detector import next_version

@@ -275,10 +275,13 @@ def export_detector(
     shutil.copyfile(weights, stripped)
     strip_optimizer(str(stripped))
     h, w = export_imgsz or (imgsz, imgsz)
+    model = YOLO(str(stripped))
+    arch = Path(str(model.model.yaml.get("yaml_file", "yolov8n.yaml"))).stem.replace("yolov8-", "yolov8n-")
+    strides = [int(s) for s in model.model.stride]  # 8, 16, 32; 4 as well with the P2 head
     onnx_path = Path(
         # dynamic H, W (and batch): one file serves any input size, picked at load ($THAIPLATE_DETECTOR_IMGSZ);
         # same speed and boxes as a static export at the same size (measured side by side)
-        YOLO(str(stripped)).export(format="onnx", imgsz=[h, w], opset=17, simplify=False, dynamic=True)
+        model.export(format="onnx", imgsz=[h, w], opset=17, simplify=False, dynamic=True)
     )
     _check_onnx(onnx_path)
     shutil.copyfile(onnx_path, models_dir / "detector.onnx")
@@ -290,7 +293,7 @@ def export_detector(
         weights="detector.pt",
         version=next_version(meta),
         status="early" if early else "final",
-        arch="yolov8n",
+        arch=arch,
         imgsz=h if h == w else [h, w],  # what serving letterboxes to: the ONNX input, not the training size
         train_imgsz=imgsz,
         conf=conf,
@@ -306,7 +309,7 @@ def export_detector(
         output={
             "name": "output0",
             "shape": [1, 5, "A"],
-            "layout": "cx, cy, w, h, score; A = (H/8)(W/8) + (H/16)(W/16) + (H/32)(W/32) anchors",
+            "layout": "cx, cy, w, h, score; A = " + " + ".join(f"(H/{s})(W/{s})" for s in strides) + " anchors",
             "units": "letterboxed input pixels",
         },
         classes=["plate"],
@@ -340,8 +343,8 @@ def next_version(meta: dict[str, Any]) -> str:
 
     Served answers name it (``"models": {"detector": "2"}``), so replacing a model must change it.
     """
-    try:
-        current = int(str(meta.get("version", "0")))
+    try:  # "7-int8": the INT8 copy of 7 (thaiplate.train.quantize), so the next export is 8
+        current = int(str(meta.get("version", "0")).split("-int8")[0])
     except ValueError:
         return "1"
     return str(current if meta.get("status") == "early" else current + 1)
