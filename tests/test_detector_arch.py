@@ -40,27 +40,40 @@ print(json.dumps({"strides": trained_model.model[-1].stride.tolist(), "matching_
 """
 
 
-def test_p2_arch_starts_from_the_committed_detector(tmp_path: Path) -> None:
+def _train(scenes: Path, init: Path, out: Path, env: dict[str, str], *arch: str) -> Path:
+    """One epoch at a learning rate of ~0: whatever comes out is what the run started from."""
+    subprocess.run(
+        [str(YOLO_VENV / "thaiplate"), "train", "detector", "--data", str(scenes / "data.yaml"), *arch,
+         "--init", str(init), "--imgsz", "64", "--epochs", "1", "--batch", "2", "--threads", "1",
+         "--lr0", "1e-12", "--warmup-epochs", "0", "--out", str(out), "--no-export"],
+        check=True, cwd=REPO, env=env, capture_output=True, timeout=600,
+    )
+    return out / "weights" / "last.pt"
+
+
+def _compare(trained: Path, init: Path, env: dict[str, str], tmp: Path) -> dict:
+    out = subprocess.run(
+        [str(YOLO_VENV / "python"), "-c", COMPARE, str(trained), str(init)],
+        check=True, cwd=REPO, env={**env, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(tmp)},
+        capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_p2_arch_starts_from_the_committed_detector_and_keeps_its_own_arch_later(tmp_path: Path) -> None:
     scenes = tmp_path / "scenes"
     subprocess.run(
         [sys.executable, "-m", "thaiplate.cli", "synth", "detect", "--n", "6", "--seed", "5", "--val-fraction", "0.5",
          "--workers", "1", "--out", str(scenes)],
         check=True, cwd=REPO, capture_output=True,
     )
-    run = tmp_path / "run"
     env = {"PATH": f"{YOLO_VENV}:/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(tmp_path)}
-    subprocess.run(
-        [str(YOLO_VENV / "thaiplate"), "train", "detector", "--data", str(scenes / "data.yaml"),
-         "--arch", "yolov8n-p2.yaml", "--init", str(MODELS / "detector.pt"), "--imgsz", "64", "--epochs", "1",
-         "--batch", "2", "--threads", "1", "--lr0", "1e-12", "--warmup-epochs", "0", "--out", str(run), "--no-export"],
-        check=True, cwd=REPO, env=env, capture_output=True, timeout=600,
-    )
-    out = subprocess.run(
-        [str(YOLO_VENV / "python"), "-c", COMPARE, str(run / "weights" / "last.pt"), str(MODELS / "detector.pt")],
-        check=True, cwd=REPO, env={**env, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(tmp_path)},
-        capture_output=True, text=True,
-    )
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    p2 = _train(scenes, MODELS / "detector.pt", tmp_path / "p2", env, "--arch", "yolov8n-p2.yaml")
+    got = _compare(p2, MODELS / "detector.pt", env, tmp_path)
     assert got["strides"] == [4.0, 8.0, 16.0, 32.0]  # the P2 head, not the checkpoint's architecture
     assert got["stem_same"] and got["matching_convs"] >= 30  # YOLOv8n layers 0-15
     assert got["unchanged"] == got["matching_convs"]  # copied, then (lr ~0) kept
+    # fine-tuning that checkpoint without --arch continues the P2 model, not a fresh YOLOv8n
+    again = _compare(_train(scenes, p2, tmp_path / "again", env), p2, env, tmp_path)
+    assert again["strides"] == [4.0, 8.0, 16.0, 32.0]
+    assert again["unchanged"] == again["matching_convs"] >= 60

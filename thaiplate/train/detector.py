@@ -146,15 +146,16 @@ def train_detector(
     scale: float = 0.5,
     lr0: float | None = None,
     warmup_epochs: float = 3.0,
-    arch: str = "yolov8n.yaml",
+    arch: str | None = None,
 ) -> Path:
     """Train YOLOv8n from scratch (``yolov8n.yaml``, no pretrained download) and return best.pt.
 
     ``init`` starts from an existing checkpoint instead (e.g. ``models/detector.pt`` to fine-tune it on
-    real photos); architecture and class count stay the same. ``arch`` names another ultralytics model
-    yaml, e.g. ``yolov8n-p2.yaml`` (an extra stride-4 head for small plates); with ``init`` as well,
-    the layers whose names and shapes match are copied from the checkpoint (YOLOv8n's backbone and
-    first neck layers for P2) and the rest start fresh. ``close_mosaic`` is 3, not
+    real photos); architecture and class count stay the same. ``arch`` names an ultralytics model
+    yaml instead (default: ``init``'s own architecture, else ``yolov8n.yaml``), e.g. ``yolov8n-p2.yaml``
+    (an extra stride-4 head for small plates); with ``init`` as well, the layers whose names and shapes
+    match are copied from the checkpoint (YOLOv8n's backbone and first neck layers for P2), the rest
+    start fresh. ``close_mosaic`` is 3, not
     ultralytics' 10: CPU runs here are ~15 epochs, and mosaic is what packs many small plates per batch.
     ``scale`` is ultralytics' random zoom (gain in ``1 ± scale``); 0.7 lets the 100 px dashcam plates
     shrink to the 20-40 px of a roadside camera.
@@ -189,9 +190,8 @@ def train_detector(
         extra: dict[str, Any] = {"time": hours} if hours else {}
         if lr0 is not None:
             extra.update(optimizer="AdamW", lr0=lr0, warmup_bias_lr=lr0)
-        same_arch = init is not None and arch == "yolov8n.yaml"
-        # another arch: `pretrained` below copies init's tensors whose names and shapes match
-        YOLO(str(init) if same_arch else arch).train(
+        # with arch and init both given, `pretrained` below copies init's tensors whose names and shapes match
+        YOLO(arch or (str(init) if init else "yolov8n.yaml")).train(
             data=str(resolved),
             imgsz=imgsz,
             epochs=epochs,
@@ -276,7 +276,7 @@ def export_detector(
     strip_optimizer(str(stripped))
     h, w = export_imgsz or (imgsz, imgsz)
     model = YOLO(str(stripped))
-    arch = Path(str(model.model.yaml.get("yaml_file", "yolov8n.yaml"))).stem.replace("yolov8-", "yolov8n-")
+    arch = Path(str(model.model.yaml.get("yaml_file", "yolov8n.yaml"))).stem
     strides = [int(s) for s in model.model.stride]  # 8, 16, 32; 4 as well with the P2 head
     onnx_path = Path(
         # dynamic H, W (and batch): one file serves any input size, picked at load ($THAIPLATE_DETECTOR_IMGSZ);

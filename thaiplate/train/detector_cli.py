@@ -28,9 +28,9 @@ def add_detector_parser(train_subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--imgsz", type=int, default=320, help="square input size (default 320)")
     p.add_argument(
         "--arch",
-        default="yolov8n.yaml",
-        help="ultralytics model yaml (default yolov8n.yaml; yolov8n-p2.yaml adds a stride-4 head for small "
-        "plates). With --init, layers whose names and shapes match are copied from that checkpoint",
+        help="ultralytics model yaml (default: --init's own architecture, else yolov8n.yaml; yolov8n-p2.yaml "
+        "adds a stride-4 head for small plates). With --init, layers whose names and shapes match are copied "
+        "from that checkpoint",
     )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch", type=int, default=16)
