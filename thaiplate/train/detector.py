@@ -343,8 +343,10 @@ def next_version(meta: dict[str, Any]) -> str:
 
     Served answers name it (``"models": {"detector": "2"}``), so replacing a model must change it.
     """
-    try:  # "7-int8": the INT8 copy of 7 (thaiplate.train.quantize), so the next export is 8
-        current = int(str(meta.get("version", "0")).split("-int8")[0])
+    from thaiplate.train.quantize import fp32_version
+
+    try:  # "7-int8" is the INT8 copy of 7, so the next export is 8
+        current = int(fp32_version(meta.get("version", "0")))
     except ValueError:
         return "1"
     return str(current if meta.get("status") == "early" else current + 1)

@@ -101,10 +101,14 @@ RECIPES = {
 }
 
 
+def fp32_version(version: object) -> str:
+    """``18-int8.2`` (or ``18``) -> ``18``: the version of the fp32 model an INT8 one was made from."""
+    return str(version).split(INT8_SUFFIX)[0]
+
+
 def int8_version(version: object, recipe: Recipe) -> str:
     """``18`` or ``18-int8`` (a re-quantized INT8 model) -> ``18-int8`` + the recipe's tag."""
-    base = str(version).split(INT8_SUFFIX)[0]
-    return base + INT8_SUFFIX + recipe.tag
+    return fp32_version(version) + INT8_SUFFIX + recipe.tag
 
 
 def excluded_convs(nodes: Iterable[Any], exclude: tuple[str, ...]) -> list[str]:
