@@ -8,6 +8,7 @@ size, perspective, blur and light). Evaluation-only sets are never read here.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -217,6 +218,35 @@ def _paste(img: np.ndarray, spec: PlateSpec, centre: tuple[float, float], width:
     return out, (float(x1), float(y1), float(x2), float(y2))
 
 
+def _far_grid(rng: np.random.Generator, frame: Callable[[], np.ndarray], boxes: list, specs: list, optics: list,
+              grid: tuple[int, int], min_width: float = 6.0) -> np.ndarray:
+    """A g x g grid of whole dashcam frames, each composed at full size by ``frame()`` (which appends its
+    plates to the lists) and then shrunk into its cell: plates 1/g of their size, still on real cars in real
+    traffic. The dashcam plates are ~100 px wide, so without this every synthetic plate under 50 px sat on a
+    procedural background while real roadside plates that small sit in car fronts (runs/rule-detector-v11.md)."""
+    g = int(rng.integers(grid[0], grid[1] + 1))
+    canvas: np.ndarray | None = None
+    for r in range(g):
+        for c in range(g):
+            start = len(boxes)
+            img = frame()
+            h, w = img.shape[:2]
+            if canvas is None:
+                canvas = np.zeros_like(img)
+            ch, cw = h // g, w // g
+            canvas[r * ch:(r + 1) * ch, c * cw:(c + 1) * cw] = cv2.resize(img, (cw, ch), interpolation=cv2.INTER_AREA)
+            sx, sy = cw / w, ch / h
+            for i in range(len(boxes) - 1, start - 1, -1):
+                x1, y1, x2, y2 = boxes[i]
+                b = (c * cw + x1 * sx, r * ch + y1 * sy, c * cw + x2 * sx, r * ch + y2 * sy)
+                if b[2] - b[0] < min_width:  # too small to call a plate: keep the pixels, drop the label
+                    del boxes[i], specs[i], optics[i]
+                else:
+                    boxes[i] = b
+    assert canvas is not None
+    return canvas
+
+
 def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) -> Scene:
     """One scene with its plate boxes (empty list for hard-negative scenes)."""
     n_plates = 0 if rng.random() < scene_cfg["p_empty"] else int(rng.integers(max(1, scene_cfg["plates_per_image"][0]), scene_cfg["plates_per_image"][1] + 1))
@@ -239,7 +269,9 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
         return img
 
     lo, hi = scene_cfg["plate_width_px"]
-    if dash and rng.random() < scene_cfg["p_dashcam"]:
+
+    def dashcam_frame() -> np.ndarray:
+        """One dashcam frame with a Thai plate pasted over each of its own (or that plate kept)."""
         path, foreign = dash[int(rng.integers(len(dash)))]
         img = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
         if chance(rng, scene_cfg.get("p_balance_frames", 0.0)):
@@ -257,6 +289,13 @@ def make_scene(rng: np.random.Generator, cfg: AugmentConfig, scene_cfg: dict) ->
             # cover the whole foreign plate: any of it left over would be an unlabelled plate-like patch
             width = float(np.clip(max((fy2 - fy1) * rng.uniform(2.0, 2.6), (fx2 - fx1) * 1.05), lo, hi * 1.5))
             img = paste(img, spec, ((fx1 + fx2) / 2, (fy1 + fy2) / 2), width)
+        return img
+
+    if dash and rng.random() < scene_cfg["p_dashcam"]:
+        if chance(rng, scene_cfg.get("p_far_dashcam", 0.0)):
+            img = _far_grid(rng, dashcam_frame, boxes, specs, optics, scene_cfg["far_grid"])
+        else:
+            img = dashcam_frame()
     else:
         w, h = scene_cfg["size"][int(rng.integers(len(scene_cfg["size"])))]
         img, bumpers = procedural_background(w, h, rng, scene_cfg.get("p_grille", 0.0))
