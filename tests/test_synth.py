@@ -279,6 +279,29 @@ def test_dashcam_plates_are_kept_or_replaced(p_native):
             assert all(s is not None and s.text for s in scene.specs)
 
 
+@pytest.mark.skipif(
+    not (DASHCAM / "labels.csv").is_file(), reason="needs ../shared/datasets/dashcam-plates-mit"
+)
+def test_far_dashcam_scenes_shrink_whole_frames_and_their_labels():
+    """p_far_dashcam 1: a grid of shrunk frames, every label inside the image and small, one spec per box;
+    at 0 (the default) the same seed gives the same scene as before the option existed."""
+    cfg = load_config()
+    base = {**cfg["scene"], "p_dashcam": 1.0, "p_empty": 0.0, "dashcam_dir": str(DASHCAM)}
+    widths = []
+    for i in range(4):
+        scene = make_scene(np.random.default_rng([12, i]), augment_config(cfg), {**base, "p_far_dashcam": 1.0})
+        h, w = scene.image.shape[:2]
+        assert len(scene.boxes) == len(scene.specs) == len(scene.optics) > 0
+        for x1, y1, x2, y2 in scene.boxes:
+            assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h and x2 - x1 >= 6
+        widths += [b[2] - b[0] for b in scene.boxes]
+    assert np.median(widths) < 60  # the dashcam plates are ~100 px at full size
+    without = {k: v for k, v in base.items() if k != "p_far_dashcam"}
+    a = make_scene(np.random.default_rng(3), augment_config(cfg), {**without, "p_far_dashcam": 0.0})
+    b = make_scene(np.random.default_rng(3), augment_config(cfg), without)
+    assert a.boxes == b.boxes and np.array_equal(a.image, b.image)
+
+
 def test_dealer_frame_surrounds_the_plate_and_leaves_its_box_alone():
     """A framed plate keeps the label box of the bare plate; the frame shows in a ring just outside it."""
     from thaiplate.synth.scene import _paste
