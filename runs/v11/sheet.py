@@ -52,9 +52,12 @@ def grid(ts: list[np.ndarray], cols: int = 8) -> np.ndarray:
 
 
 real = grid(tiles(Path("../shared/datasets/thai-street-frames"), 26))
+far = grid(tiles(Path("data/detect94"), 24))
 synth = grid(tiles(Path("data/detect93"), 32))
 bar = np.full((24, real.shape[1], 3), 255, np.uint8)
 cv2.putText(bar, "above: real street frames, plates 30-50 px | below: synthetic detect93 | tags: found by v7, v11, P2",
             (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-out = np.vstack([real, bar, synth[:, : real.shape[1]]])
-cv2.imwrite(sys.argv[1] if len(sys.argv) > 1 else "runs/v11/small-plates.png", cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+bar2 = bar.copy(); bar2[:] = 255
+cv2.putText(bar2, "below: far dashcam scenes (data/detect94, p_far_dashcam), plates 30-50 px", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+out = np.vstack([real, bar, synth[:, : real.shape[1]], bar2, far[:, : real.shape[1]]])
+cv2.imwrite(sys.argv[1] if len(sys.argv) > 1 else "docs/small-plates.jpg", cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
