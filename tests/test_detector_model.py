@@ -150,3 +150,43 @@ def test_zoom_pass_adds_small_plates_only() -> None:
         total += len(boxes)
     assert total >= 8 and added >= 1
     assert found["zoom"] >= found["base"], found
+
+
+def test_compare_counts_the_plates_only_one_detector_finds() -> None:
+    from thaiplate.eval.detector import compare
+
+    a = [("w<30px", True), ("w<30px", True), ("w<30px", False), ("w>=50px", True)]
+    b = [("w<30px", False), ("w<30px", True), ("w<30px", False), ("w>=50px", False)]
+    out = compare(a, b)
+    small = out["w<30px"]
+    assert (small["n"], small["both"], small["only_a"], small["only_b"], small["neither"]) == (3, 1, 1, 0, 1)
+    assert (out["all"]["only_a"], out["all"]["only_b"], out["w30-50px"]["n"]) == (2, 0, 0)
+    assert out["all"]["p_value"] == 0.5  # 2 of 2 discordant plates one way: p = 2 * 1/4
+    with pytest.raises(ValueError, match="same labelled boxes"):
+        compare(a, b[:3])
+
+
+def test_eval_detector_against_itself_has_no_discordant_plate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The CLI path end to end with the committed model on a few synthetic scenes: a model against itself
+    finds the same plates, so every plate is `both` or `neither` and the reference result equals its own."""
+    import json
+
+    import cv2
+
+    from thaiplate.eval.detector import main
+    from thaiplate.synth.augment import augment_config, load_config
+    from thaiplate.synth.scene import make_scene, yolo_lines
+
+    raw = load_config(None)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    for i in range(4):
+        scene = make_scene(np.random.default_rng([24_680, i]), augment_config(raw), raw["scene"])
+        cv2.imwrite(str(tmp_path / "images" / f"{i}.jpg"), cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR))
+        (tmp_path / "labels" / f"{i}.txt").write_text("\n".join(yolo_lines(scene)) + "\n")
+    assert main(["--images", str(tmp_path / "images"), "--models", str(MODELS), "--against", str(MODELS)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    pairs = out["against"]["paired"]
+    assert pairs["all"]["n"] == out["gt_boxes"] > 0
+    assert pairs["all"]["only_a"] == pairs["all"]["only_b"] == 0
+    assert pairs["all"]["both"] == out["true_positives"] == out["against"]["true_positives"]

@@ -97,8 +97,14 @@ def _ignored_for_precision(box: Box, w: int, h: int, min_width: float, margin: f
 
 
 def evaluate(
-    detector: Detector, samples: Iterable[Sample], thr: float = 0.5, min_width: float = 18.0
+    detector: Detector,
+    samples: Iterable[Sample],
+    thr: float = 0.5,
+    min_width: float = 18.0,
+    hits: list[tuple[str, bool]] | None = None,
 ) -> dict[str, float | int | dict[str, float | int]]:
+    """Recall, precision and AP over ``samples``; ``hits``, if given, gets (width bucket, found) per labelled
+    box in sample order, for a per-plate comparison of two detectors (:func:`compare`)."""
     from thaiplate.image import decode_image
 
     n_img = n_gt = n_det = tp = n_det_f = tp_f = 0
@@ -123,6 +129,8 @@ def evaluate(
                 if lo <= g[2] - g[0] < hi:
                     bucket_hits[name][0] += f
                     bucket_hits[name][1] += 1
+                    if hits is not None:
+                        hits.append((name, f))
     return {
         "images": n_img,
         "gt_boxes": n_gt,
@@ -134,6 +142,20 @@ def evaluate(
         "AP50": round(average_precision(scored, n_gt), 4),
         "recall_by_width": {k: f"{a}/{b}" for k, (a, b) in bucket_hits.items()},
     }
+
+
+def compare(hits_a: list[tuple[str, bool]], hits_b: list[tuple[str, bool]]) -> dict[str, dict[str, float | int]]:
+    """Per width bucket and over all: the plates only one detector finds and the sign test on them. Two
+    detectors' recalls on one set are strongly correlated; the discordant plates are the signal."""
+    from thaiplate.eval.paired import paired
+
+    if [n for n, _ in hits_a] != [n for n, _ in hits_b]:
+        raise ValueError("compare needs the same labelled boxes in the same order")
+    out = {"all": paired([f for _, f in hits_a], [f for _, f in hits_b]).as_dict()}
+    for name, _, _ in WIDTH_BUCKETS:
+        idx = [i for i, (n, _) in enumerate(hits_a) if n == name]
+        out[name] = paired([hits_a[i][1] for i in idx], [hits_b[i][1] for i in idx]).as_dict()
+    return out
 
 
 def average_precision(scored: list[tuple[float, bool]], n_gt: int) -> float:
@@ -169,6 +191,13 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--iou", type=float, default=0.5, help="match IoU (default 0.5)")
     p.add_argument("--conf", type=float, help="override detector.yaml conf")
     p.add_argument(
+        "--against",
+        type=Path,
+        metavar="MODELS",
+        help="also evaluate this models folder on the same images and add `against`: its result and, per width, "
+        "the plates only one of the two finds with the sign test (only_a = --models only)",
+    )
+    p.add_argument(
         "--record",
         metavar="SECTION",
         nargs="?",
@@ -199,12 +228,19 @@ def _dataset_name(images: Path) -> str:
 
 
 def run(a: argparse.Namespace) -> int:
-    result = evaluate(load_detector(a.models, a.threads, a.conf), load_yolo_folder(a.images), a.iou)
+    samples = load_yolo_folder(a.images)
+    hits: list[tuple[str, bool]] = []
+    result = evaluate(load_detector(a.models, a.threads, a.conf), samples, a.iou, hits=hits)
+    if a.against:
+        ref_hits: list[tuple[str, bool]] = []
+        ref = evaluate(load_detector(a.against, a.threads, a.conf), samples, a.iou, hits=ref_hits)
+        result = {**result, "against": {"models": str(a.against), **ref, "paired": compare(hits, ref_hits)}}
     print(json.dumps(result, indent=2))
     if a.record:
         from thaiplate.train.detector import record_metrics
 
-        record_metrics(a.models, a.record, {"dataset": _dataset_name(a.images), "match_iou": a.iou, **result})
+        own = {k: v for k, v in result.items() if k != "against"}  # the card records this model's numbers only
+        record_metrics(a.models, a.record, {"dataset": _dataset_name(a.images), "match_iou": a.iou, **own})
     return 0
 
 
