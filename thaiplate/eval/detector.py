@@ -231,16 +231,16 @@ def run(a: argparse.Namespace) -> int:
     samples = load_yolo_folder(a.images)
     hits: list[tuple[str, bool]] = []
     result = evaluate(load_detector(a.models, a.threads, a.conf), samples, a.iou, hits=hits)
+    report = result
     if a.against:
         ref_hits: list[tuple[str, bool]] = []
         ref = evaluate(load_detector(a.against, a.threads, a.conf), samples, a.iou, hits=ref_hits)
-        result = {**result, "against": {"models": str(a.against), **ref, "paired": compare(hits, ref_hits)}}
-    print(json.dumps(result, indent=2))
-    if a.record:
+        report = {**result, "against": {"models": str(a.against), **ref, "paired": compare(hits, ref_hits)}}
+    print(json.dumps(report, indent=2))
+    if a.record:  # the card records this model's own numbers, never the comparison
         from thaiplate.train.detector import record_metrics
 
-        own = {k: v for k, v in result.items() if k != "against"}  # the card records this model's numbers only
-        record_metrics(a.models, a.record, {"dataset": _dataset_name(a.images), "match_iou": a.iou, **own})
+        record_metrics(a.models, a.record, {"dataset": _dataset_name(a.images), "match_iou": a.iou, **result})
     return 0
 
 
