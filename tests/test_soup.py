@@ -133,3 +133,27 @@ def test_card_says_whether_the_held_out_set_chose_the_checkpoint_and_where_the_g
     card = (tmp_path / "last.pt" / "recognizer.md").read_text(encoding="utf-8")
     assert "at least **0.15** (`decoding.min_text_confidence`: the gate its adoption rule judged it at)." in card
     assert "--sweep --record" not in card.split("Reading gate:")[1].splitlines()[0]
+
+
+def test_detector_soup_averages_the_network_and_keeps_the_template(tmp_path):
+    """The detector's members are ultralytics checkpoints (a dict whose `model` is the network); plain modules
+    stand in here, as ultralytics lives in the training venv only (the real soup is checked in runs/v14)."""
+    from thaiplate.train.soup import write_detector_soup
+
+    members = []
+    for seed in (1, 2):
+        path = tmp_path / f"m{seed}.pt"
+        torch.save({"model": _net(seed), "ema": _net(9), "optimizer": {"lr": 1}, "train_args": {"seed": seed}}, path)
+        members.append(path)
+    out = write_detector_soup(members, tmp_path / "soup")
+    assert out == tmp_path / "soup" / "weights" / "last.pt"
+    ckpt = torch.load(out, map_location="cpu", weights_only=False)
+    a, b = (_net(s).state_dict() for s in (1, 2))
+    for k, v in ckpt["model"].state_dict().items():
+        want = (a[k] + b[k]) / 2 if v.is_floating_point() else a[k]
+        assert torch.allclose(v, want, atol=1e-6), k
+    assert ckpt["ema"] is None and ckpt["optimizer"] is None
+    assert ckpt["train_args"] == {"seed": 2, "soup": [str(m) for m in members]}  # the last member is the template
+    with pytest.raises(SoupError, match="not a detector checkpoint"):
+        torch.save({"model": a}, tmp_path / "state.pt")  # a bare state dict is not a network
+        write_detector_soup([members[0], tmp_path / "state.pt"], tmp_path / "bad")

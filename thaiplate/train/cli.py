@@ -101,11 +101,18 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_soup(args: argparse.Namespace) -> int:
-    from thaiplate.train.soup import write_soup
+    from thaiplate.train.soup import write_detector_soup, write_soup
 
-    path = write_soup([Path(m) for m in args.members], Path(args.template), Path(args.out))
-    print(f"averaged {len(args.members)} members into {path}; export it with "
-          f"`thaiplate train export {args.kind} --run {args.out}`")
+    members = [Path(m) for m in args.members]
+    if args.kind == "detector":
+        path = write_detector_soup(members, Path(args.out))
+        export = f"thaiplate train detector --export-only --weights {path} --out {args.out}"
+    else:
+        if not args.template:
+            raise SystemExit("train soup: --template RUN is required for the recognizer and the classifier")
+        path = write_soup(members, Path(args.template), Path(args.out))
+        export = f"thaiplate train export {args.kind} --run {args.out}"
+    print(f"averaged {len(members)} members into {path}; export it with `{export}`")
     return 0
 
 
@@ -158,11 +165,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "soup",
         help="average the weights of fine-tunes of one model into a run checkpoint (export it like a run)",
         description="Uniform weight average ('model soup') of fine-tunes that share one starting point. "
-        "Members are exported state dicts (models/recognizer.pt) or run checkpoints (runs/X/best.pt).",
+        "Members are exported state dicts (models/recognizer.pt) or run checkpoints (runs/X/best.pt); for the "
+        "detector, ultralytics checkpoints, written to OUT/weights/last.pt.",
     )
-    s.add_argument("kind", choices=["recognizer", "classifier"])
-    s.add_argument("--members", nargs="+", required=True, help="two or more weight files to average")
-    s.add_argument("--template", required=True, help="run folder whose best.pt gives the training config")
+    s.add_argument("kind", choices=["recognizer", "classifier", "detector"])
+    s.add_argument("--members", nargs="+", required=True, help="two or more weight files to average "
+                   "(detector: ultralytics checkpoints, e.g. models/detector.pt runs/detector-v13/weights/last.pt; "
+                   "needs the training venv)")
+    s.add_argument("--template", help="recognizer/classifier: run folder whose best.pt gives the training config "
+                   "(the detector's last member is its own template)")
     s.add_argument("--out", required=True, help="run folder to write best.pt into")
     s.set_defaults(func=_run_soup)
 

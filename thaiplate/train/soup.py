@@ -7,10 +7,12 @@ and it costs nothing at serving time (one network, same size).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
 
+from thaiplate.train.detector import setup_offline
 from thaiplate.train.loop import init_state
 
 
@@ -51,4 +53,29 @@ def write_soup(members: list[Path], template_run: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "best.pt"
     torch.save({"config": template["config"], "model": state, "metrics": {}, "soup": [str(m) for m in members]}, path)
+    return path
+
+
+def write_detector_soup(members: list[Path], out: Path) -> Path:
+    """Average ultralytics detector checkpoints (``models/detector.pt``, ``runs/X/weights/last.pt``: a dict whose
+    ``model`` is the network) into ``out/weights/last.pt``, which ``thaiplate train detector --export-only
+    --weights`` exports like a trained run. The last member is the template: its network object, arguments and
+    metadata are kept; optimizer and EMA are dropped (a soup is not a run to resume). Loading the members unpickles
+    ultralytics classes, so this runs where ultralytics is installed (the training venv)."""
+    if len(members) < 2:
+        raise SoupError(f"a soup needs two or more members, got {len(members)}")
+    setup_offline(out)  # unpickling the members imports ultralytics, which must not reach for the network
+    ckpts = [torch.load(m, map_location="cpu", weights_only=False) for m in members]
+    for m, c in zip(members, ckpts, strict=True):
+        if not isinstance(c, dict) or not isinstance(c.get("model"), torch.nn.Module):
+            raise SoupError(f"{m} is not a detector checkpoint (a dict whose 'model' is the network)")
+    template = ckpts[-1]
+    net = copy.deepcopy(template["model"])
+    net.load_state_dict(average_states([c["model"].state_dict() for c in ckpts]))
+    soup = [str(m) for m in members]
+    args = {**(template.get("train_args") or {}), "soup": soup}
+    path = out / "weights" / "last.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**template, "model": net, "ema": None, "optimizer": None, "best_fitness": None, "train_args": args,
+                "soup": soup}, path)
     return path
