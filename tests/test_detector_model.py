@@ -162,7 +162,7 @@ def test_compare_counts_the_plates_only_one_detector_finds() -> None:
     assert (small["n"], small["both"], small["only_a"], small["only_b"], small["neither"]) == (3, 1, 1, 0, 1)
     assert (out["all"]["only_a"], out["all"]["only_b"], out["w30-50px"]["n"]) == (2, 0, 0)
     assert out["all"]["p_value"] == 0.5  # 2 of 2 discordant plates one way: p = 2 * 1/4
-    with pytest.raises(ValueError, match="same labelled boxes"):
+    with pytest.raises(ValueError, match="same items in the same order"):
         compare(a, b[:3])
 
 

@@ -226,3 +226,22 @@ def test_sweep_records_the_gate_and_the_pipeline_uses_it(toy_models: Path, datas
     assert (m["min_text_confidence"], m["min_text_confidence_from"]) == (0.001, "recognizer.yaml")
     assert "names no reading gate" not in capsys.readouterr().err
     assert cli_main(["eval", "e2e", "--data", str(dataset), "--models", str(models), "--record"]) == 2
+
+
+def test_e2e_against_pairs_the_plates_read_by_each_pipeline(toy_models: Path, dataset: Path, tmp_path: Path,
+                                                             capsys) -> None:
+    """Same images through two pipelines: a plate read right by one only is a discordant pair, in its width bucket."""
+    other = write_toy_models(tmp_path / "other", plate_text="ขค 99")  # reads the one found plate wrong
+    out = dataset / "m.json"
+    args = ["eval", "e2e", "--data", str(dataset), "--models", str(toy_models), "--out", str(out)]
+    assert cli_main([*args, "--against", str(other)]) == 0
+    a = json.loads(out.read_text(encoding="utf-8"))["against"]
+    assert a["plate_exact"] == 0.0 and a["detection_recall"] == pytest.approx(1 / 3, abs=1e-4)
+    assert a["paired"]["all"] == {"n": 3, "both": 0, "only_a": 1, "only_b": 0, "neither": 2, "diff": 0.3333,
+                                  "p_value": 1.0}
+    assert a["paired"]["80-130"]["only_a"] == 1 and a["paired"]["<30"]["neither"] == 1
+    assert "read right by --models only 1" in capsys.readouterr().out
+    assert cli_main([*args, "--against", str(toy_models)]) == 0  # itself: no discordant plate
+    assert json.loads(out.read_text(encoding="utf-8"))["against"]["paired"]["all"]["only_a"] == 0
+    assert cli_main([*args, "--against", str(tmp_path / "missing")]) == 2
+    assert "--against" in capsys.readouterr().err

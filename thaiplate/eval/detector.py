@@ -147,15 +147,9 @@ def evaluate(
 def compare(hits_a: list[tuple[str, bool]], hits_b: list[tuple[str, bool]]) -> dict[str, dict[str, float | int]]:
     """Per width bucket and over all: the plates only one detector finds and the sign test on them. Two
     detectors' recalls on one set are strongly correlated; the discordant plates are the signal."""
-    from thaiplate.eval.paired import paired
+    from thaiplate.eval.paired import paired_by_bucket
 
-    if [n for n, _ in hits_a] != [n for n, _ in hits_b]:
-        raise ValueError("compare needs the same labelled boxes in the same order")
-    out = {"all": paired([f for _, f in hits_a], [f for _, f in hits_b]).as_dict()}
-    for name, _, _ in WIDTH_BUCKETS:
-        idx = [i for i, (n, _) in enumerate(hits_a) if n == name]
-        out[name] = paired([hits_a[i][1] for i in idx], [hits_b[i][1] for i in idx]).as_dict()
-    return out
+    return paired_by_bucket(hits_a, hits_b, [name for name, _, _ in WIDTH_BUCKETS])
 
 
 def average_precision(scored: list[tuple[float, bool]], n_gt: int) -> float:

@@ -134,6 +134,7 @@ class Tally:
     # per group: [plates, found, with text, read right, found with text]
     by_width: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 5))
     by_optics: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 5))
+    reads: list[tuple[str, bool]] = field(default_factory=list)  # per labelled text: (width bucket, read right)
 
     def add_failed(self, sample: Sample) -> None:
         """An image that could not be decoded: its plates still count as missed."""
@@ -162,6 +163,7 @@ class Tally:
             if gt.text is not None:
                 self.with_text += 1
                 self.text_ok += right
+                self.reads.append((width_bucket(w), right))
             if gt.province is not None:
                 self.with_province += 1
                 self.province_ok += bool(pred and pred.province and pred.province.code == gt.province)
@@ -212,8 +214,10 @@ def run_all(pipeline: Any, samples: Iterable[Sample], *, progress: bool = True) 
     return out
 
 
-def score(outcomes: Iterable[Outcome], *, iou_thr: float = 0.5, gate: float | None = None) -> dict[str, Any]:
-    """Metrics over pipeline outcomes; ``gate`` also drops plates read below that text confidence."""
+def score(outcomes: Iterable[Outcome], *, iou_thr: float = 0.5, gate: float | None = None,
+          reads: list[tuple[str, bool]] | None = None) -> dict[str, Any]:
+    """Metrics over pipeline outcomes; ``gate`` also drops plates read below that text confidence. ``reads``
+    collects, per labelled plate text in order, its width bucket and whether it was read right."""
     tally = Tally()
     for sample, result in outcomes:
         if result is None:
@@ -222,6 +226,8 @@ def score(outcomes: Iterable[Outcome], *, iou_thr: float = 0.5, gate: float | No
         if gate is not None:
             result = dataclasses.replace(result, plates=[p for p in result.plates if p.text_confidence >= gate])
         tally.add(sample, result, iou_thr)
+    if reads is not None:
+        reads.extend(tally.reads)
     return tally.metrics()
 
 
@@ -303,7 +309,29 @@ def add_e2e_parser(subparsers: Any) -> None:
                    help="share of right readings the chosen gate may drop (default 0.005)")
     p.add_argument("--record", action="store_true",
                    help="with --sweep: store the best gate in the models folder's recognizer.yaml + card")
+    p.add_argument("--against", type=Path, metavar="MODELS",
+                   help="also run this models folder (at its own gate) on the same images and add `against`: its "
+                   "metrics and, per plate width, the plates only one of the two reads right with the sign test "
+                   "(only_a = --models only). Two pipelines' exact rates on one set are strongly correlated; the "
+                   "discordant plates are the signal")
     p.set_defaults(func=main)
+
+
+def against(models: Path, samples: list[Sample], reads: list[tuple[str, bool]], iou_thr: float) -> dict[str, Any]:
+    """The reference pipeline on the same samples, at its own gate, and the paired comparison of the plates read."""
+    from thaiplate.eval.paired import paired_by_bucket
+    from thaiplate.pipeline import Pipeline
+
+    ref = Pipeline.from_dir(models)
+    ref_reads: list[tuple[str, bool]] = []
+    m = score(run_all(ref, samples), iou_thr=iou_thr, gate=ref.min_text_confidence, reads=ref_reads)
+    pairs = paired_by_bucket(reads, ref_reads, [name for name, _ in WIDTH_BUCKETS])
+    a = pairs["all"]
+    print(f"against {models} ({', '.join(f'{k} {v}' for k, v in ref.models.items())}): plate_exact "
+          f"{_dash(m['plate_exact'])}; read right by --models only {a['only_a']}, by {models} only {a['only_b']}, "
+          f"sign test p {a['p_value']}")
+    return {"models_dir": str(models), "models": ref.models, "min_text_confidence": ref.min_text_confidence,
+            **m, "paired": pairs}
 
 
 def main(args: Any) -> int:
@@ -326,10 +354,17 @@ def main(args: Any) -> int:
     if args.sweep:
         pipeline.min_text_confidence = 0.0  # gates are applied afterwards, on the same outcomes
     outcomes = run_all(pipeline, samples)
+    reads: list[tuple[str, bool]] = []
     metrics = {"data": str(args.data), "subset": args.subset or None, "models": pipeline.models,
                "min_text_confidence": gate, "min_text_confidence_from": gate_from,
-               **score(outcomes, iou_thr=args.iou, gate=gate)}
+               **score(outcomes, iou_thr=args.iou, gate=gate, reads=reads)}
     print(format_table({k: v for k, v in metrics.items() if k not in ("data", "subset", "models")}))
+    if args.against:
+        try:
+            metrics["against"] = against(args.against, samples, reads, args.iou)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"thaiplate eval e2e: --against {args.against}: cannot start: {e}", file=sys.stderr)
+            return 2
     if args.sweep:
         gates = [float(t) for t in str(args.sweep).split(",")]
         metrics.update(sweep_gate(outcomes, gates, iou_thr=args.iou, max_read_loss=args.max_read_loss))

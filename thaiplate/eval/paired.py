@@ -79,6 +79,20 @@ def paired_groups(groups: Sequence[str], ok_a: Sequence[bool], ok_b: Sequence[bo
     return paired([s > 0 or tied_right[g] for g, s in score.items()], [s < 0 or tied_right[g] for g, s in score.items()])
 
 
+def paired_by_bucket(
+    hits_a: Sequence[tuple[str, bool]], hits_b: Sequence[tuple[str, bool]], buckets: Sequence[str]
+) -> dict[str, dict[str, float | int]]:
+    """Over all items and per bucket (e.g. plate width), the paired comparison of two models' ``(bucket, ok)``
+    lists for the same items in the same order (`eval detector --against`, `eval e2e --against`)."""
+    if [n for n, _ in hits_a] != [n for n, _ in hits_b]:
+        raise ValueError("a paired comparison needs the same items in the same order")
+    out = {"all": paired([f for _, f in hits_a], [f for _, f in hits_b]).as_dict()}
+    for name in buckets:
+        idx = [i for i, (n, _) in enumerate(hits_a) if n == name]
+        out[name] = paired([hits_a[i][1] for i in idx], [hits_b[i][1] for i in idx]).as_dict()
+    return out
+
+
 def pool(items: Sequence[Paired]) -> Paired:
     """Several paired comparisons (e.g. one per test set) as one: the counts add, so the pooled sign test uses
     every discordant item. Rules judge pooled clauses this way (runs/rule-*.md)."""
