@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
@@ -154,6 +155,22 @@ def test_detector_soup_averages_the_network_and_keeps_the_template(tmp_path):
         assert torch.allclose(v, want, atol=1e-6), k
     assert ckpt["ema"] is None and ckpt["optimizer"] is None
     assert ckpt["train_args"] == {"seed": 2, "soup": [str(m) for m in members]}  # the last member is the template
+    assert yaml.safe_load((tmp_path / "soup" / "args.yaml").read_text())["seed"] == 2  # read by --export-only
     with pytest.raises(SoupError, match="not a detector checkpoint"):
         torch.save({"model": a}, tmp_path / "state.pt")  # a bare state dict is not a network
         write_detector_soup([members[0], tmp_path / "state.pt"], tmp_path / "bad")
+
+
+def test_soup_cli_says_what_is_wrong(tmp_path):
+    cli = [sys.executable, "-m", "thaiplate.cli", "train", "soup"]
+    torch.save(_net(1).state_dict(), tmp_path / "m1.pt")
+    missing = subprocess.run([*cli, "detector", "--members", str(tmp_path / "m1.pt"), str(tmp_path / "nope.pt"),
+                              "--out", str(tmp_path / "s")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no such weight file" in missing.stderr and "nope.pt" in missing.stderr
+    no_template = subprocess.run([*cli, "classifier", "--members", str(tmp_path / "m1.pt"), str(tmp_path / "m1.pt"),
+                                  "--out", str(tmp_path / "s")], capture_output=True, text=True)
+    assert no_template.returncode == 2 and "--template RUN is required" in no_template.stderr
+    not_a_network = subprocess.run([*cli, "detector", "--members", str(tmp_path / "m1.pt"), str(tmp_path / "m1.pt"),
+                                    "--out", str(tmp_path / "s")], capture_output=True, text=True)
+    assert not_a_network.returncode == 2 and "not a detector checkpoint" in not_a_network.stderr
+    assert "Traceback" not in missing.stderr + no_template.stderr + not_a_network.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -101,19 +102,31 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_soup(args: argparse.Namespace) -> int:
-    from thaiplate.train.soup import write_detector_soup, write_soup
+    from thaiplate.train.soup import SoupError
 
     members = [Path(m) for m in args.members]
-    if args.kind == "detector":
-        path = write_detector_soup(members, Path(args.out))
-        export = f"thaiplate train detector --export-only --weights {path} --out {args.out}"
-    else:
-        if not args.template:
-            raise SystemExit("train soup: --template RUN is required for the recognizer and the classifier")
-        path = write_soup(members, Path(args.template), Path(args.out))
-        export = f"thaiplate train export {args.kind} --run {args.out}"
+    missing = [str(m) for m in members if not m.is_file()]
+    if missing:
+        print(f"train soup: no such weight file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        path, export = _soup(args.kind, members, args)
+    except SoupError as e:
+        print(f"train soup: {e}", file=sys.stderr)
+        return 2
     print(f"averaged {len(members)} members into {path}; export it with `{export}`")
     return 0
+
+
+def _soup(kind: str, members: list[Path], args: argparse.Namespace) -> tuple[Path, str]:
+    from thaiplate.train.soup import SoupError, write_detector_soup, write_soup
+
+    if kind == "detector":
+        path = write_detector_soup(members, Path(args.out))
+        return path, f"thaiplate train detector --export-only --weights {path} --out {args.out}"
+    if not args.template:
+        raise SoupError("--template RUN is required for the recognizer and the classifier")
+    return write_soup(members, Path(args.template), Path(args.out)), f"thaiplate train export {kind} --run {args.out}"
 
 
 def _run_quantize(args: argparse.Namespace) -> int:
@@ -174,7 +187,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "needs the training venv)")
     s.add_argument("--template", help="recognizer/classifier: run folder whose best.pt gives the training config "
                    "(the detector's last member is its own template)")
-    s.add_argument("--out", required=True, help="run folder to write best.pt into")
+    s.add_argument("--out", required=True, help="run folder to write best.pt into (detector: weights/last.pt)")
     s.set_defaults(func=_run_soup)
 
     for module_name, func_name in EXTRA_TASKS.values():

@@ -11,6 +11,7 @@ import copy
 from pathlib import Path
 
 import torch
+import yaml
 
 from thaiplate.train.detector import setup_offline
 from thaiplate.train.loop import init_state
@@ -58,7 +59,7 @@ def write_soup(members: list[Path], template_run: Path, out: Path) -> Path:
 
 def write_detector_soup(members: list[Path], out: Path) -> Path:
     """Average ultralytics detector checkpoints (``models/detector.pt``, ``runs/X/weights/last.pt``: a dict whose
-    ``model`` is the network) into ``out/weights/last.pt``, which ``thaiplate train detector --export-only
+    ``model`` is the network) into ``out/weights/last.pt`` (and its arguments into ``out/args.yaml``), which ``thaiplate train detector --export-only
     --weights`` exports like a trained run. The last member is the template: its network object, arguments and
     metadata are kept; optimizer and EMA are dropped (a soup is not a run to resume). Loading the members unpickles
     ultralytics classes, so this runs where ultralytics is installed (the training venv)."""
@@ -78,4 +79,7 @@ def write_detector_soup(members: list[Path], out: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({**template, "model": net, "ema": None, "optimizer": None, "best_fitness": None, "train_args": args,
                 "soup": soup}, path)
+    # as a training run leaves it: `train detector --export-only --out OUT` reads the training size from here
+    plain = {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in args.items()}
+    (out / "args.yaml").write_text(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True))
     return path
