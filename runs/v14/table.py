@@ -1,21 +1,13 @@
 """Print the bars of runs/rule-detector-v14.md (and its INT8 check) from the judge JSONs in runs/v14.
 v7 on data/detect94 / detect93 / detect83: runs/v11/det9[34]-m7.json, runs/p2/e2e83-m7.json (deterministic)."""
 import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tables import load, small  # noqa: E402
+
 R, R11, P = Path("runs/v14"), Path("runs/v11"), Path("runs/p2")
-
-
-def load(p: Path) -> dict | None:
-    return json.loads(p.read_text()) if p.exists() and p.stat().st_size else None
-
-
-def small(d: dict) -> str:
-    found = total = 0
-    for k in ("w<30px", "w30-50px"):
-        a, b = d["recall_by_width"][k].split("/")
-        found, total = found + int(a), total + int(b)
-    return f"{found}/{total} ({found / total:.3f})"
 
 
 def det(d: dict | None) -> str:
