@@ -1,20 +1,11 @@
 """Print the bars of runs/rule-detector-v11.md and -v12.md from the judge JSONs (v7 = runs/p2/m7, v10-p2 = runs/p2/mP)."""
-import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tables import load, small  # noqa: E402
+
 R, P = Path("runs/v11"), Path("runs/p2")
-
-
-def load(p: Path) -> dict | None:
-    return json.loads(p.read_text()) if p.exists() and p.stat().st_size else None
-
-
-def small(d: dict) -> str:
-    found = total = 0
-    for k in ("w<30px", "w30-50px"):
-        a, b = d["recall_by_width"][k].split("/")
-        found, total = found + int(a), total + int(b)
-    return f"{found}/{total} ({found / total:.3f})"
 
 
 E2E = {"m7": P / "e2e83-m7.json", "mP": P / "e2e83-mP.json"}
