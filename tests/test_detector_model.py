@@ -184,6 +184,8 @@ def test_eval_detector_against_itself_has_no_discordant_plate(tmp_path: Path, ca
         scene = make_scene(np.random.default_rng([24_680, i]), augment_config(raw), raw["scene"])
         cv2.imwrite(str(tmp_path / "images" / f"{i}.jpg"), cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR))
         (tmp_path / "labels" / f"{i}.txt").write_text("\n".join(yolo_lines(scene)) + "\n")
+    assert main(["--images", str(tmp_path / "images"), "--models", str(MODELS), "--against", str(tmp_path)]) == 2
+    assert "cannot load models" in capsys.readouterr().err  # a folder without detector.yaml: a message, no traceback
     assert main(["--images", str(tmp_path / "images"), "--models", str(MODELS), "--against", str(MODELS)]) == 0
     out = json.loads(capsys.readouterr().out)
     pairs = out["against"]["paired"]

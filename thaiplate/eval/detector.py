@@ -222,13 +222,19 @@ def _dataset_name(images: Path) -> str:
 
 
 def run(a: argparse.Namespace) -> int:
+    try:  # both before any evaluation: a bad --against should not wait for the first model's whole run
+        detector = load_detector(a.models, a.threads, a.conf)
+        reference = load_detector(a.against, a.threads, a.conf) if a.against else None
+    except (FileNotFoundError, ValueError) as e:
+        print(f"thaiplate eval detector: cannot load models: {e}", file=sys.stderr)
+        return 2
     samples = load_yolo_folder(a.images)
     hits: list[tuple[str, bool]] = []
-    result = evaluate(load_detector(a.models, a.threads, a.conf), samples, a.iou, hits=hits)
+    result = evaluate(detector, samples, a.iou, hits=hits)
     report = result
-    if a.against:
+    if reference is not None:
         ref_hits: list[tuple[str, bool]] = []
-        ref = evaluate(load_detector(a.against, a.threads, a.conf), samples, a.iou, hits=ref_hits)
+        ref = evaluate(reference, samples, a.iou, hits=ref_hits)
         report = {**result, "against": {"models": str(a.against), **ref, "paired": compare(hits, ref_hits)}}
     print(json.dumps(report, indent=2))
     if a.record:  # the card records this model's own numbers, never the comparison
